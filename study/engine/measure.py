@@ -1,0 +1,62 @@
+"""Measurements of gradients and activations, per member and per layer."""
+import torch
+
+from study.engine.nets import ACTIVATIONS
+from study.engine.train import member_losses
+
+
+def derivative_on_grid(activation: str, lo: float = -6.0, hi: float = 6.0, n: int = 1201):
+    """The activation's derivative on a grid, by autograd: (x, f'(x))."""
+    x = torch.linspace(lo, hi, n, dtype=torch.float64, requires_grad=True)
+    ACTIVATIONS[activation](x).sum().backward()
+    return x.detach(), x.grad.detach()
+
+
+def layer_gradients(model, x, y) -> dict[str, torch.Tensor]:
+    """One forward/backward pass on (x, y) in train mode, without updating anything.
+
+    Returns tensors of shape (M, L) over hidden layers l = 1..L:
+      weight_grad  ||dL/dW_l||  (Frobenius norm of the weight gradient into hidden layer l)
+      signal_grad  ||dL/dh_l||  (the back-propagated signal at layer l's output, averaged over the batch)
+      act_deriv    mean f'(z_l) (the activation factor alone)
+      pre_std      std of the pre-activation z_l (how spread layer l's input to the nonlinearity is)
+    """
+    model.zero_grad(set_to_none=True)
+    x = x.expand(model.members, *x.shape) if x.dim() == 2 else x
+    logits, pre, hidden = model(x, record=True)
+    m, b = logits.shape[:2]
+    yy = y.expand(m, b) if y.dim() == 1 else y
+    loss = torch.nn.functional.cross_entropy(logits.reshape(m * b, -1), yy.reshape(-1), reduction="none")
+    loss.view(m, b).mean(1).sum().backward()
+    act = ACTIVATIONS[model.spec.activation]
+    out = {
+        "weight_grad": torch.stack([lin.weight.grad.flatten(1).norm(dim=1) for lin in model.linears[:-1]], 1),
+        "signal_grad": torch.stack([h.grad.norm(dim=2).mean(1) for h in hidden], 1),
+        "pre_std": torch.stack([z.detach().std(dim=(1, 2), correction=0) for z in pre], 1),
+    }
+    derivs = []
+    for z in pre:
+        zz = z.detach().clone().requires_grad_()
+        act(zz).sum().backward()
+        derivs.append(zz.grad.mean(dim=(1, 2)))
+    out["act_deriv"] = torch.stack(derivs, 1)
+    model.zero_grad(set_to_none=True)
+    return {k: v.detach() for k, v in out.items()}
+
+
+def decay_per_layer(norms: torch.Tensor) -> torch.Tensor:
+    """Geometric-mean factor by which a per-layer norm shrinks from one layer to the previous one.
+
+    norms: (M, L) over layers 1..L. Fitted as exp(-slope) of log-norm against layer index, so 0.25 means
+    each layer closer to the input receives a quarter of the gradient of the layer above it.
+    """
+    layers = norms.shape[1]
+    if layers < 2:
+        return torch.full((norms.shape[0],), float("nan"))
+    l = torch.arange(1, layers + 1, dtype=torch.float64)
+    y = norms.double().clamp_min(1e-300).log()
+    slope = ((l - l.mean()) * (y - y.mean(1, keepdim=True))).sum(1) / ((l - l.mean()) ** 2).sum()
+    return torch.exp(-slope).float()
+
+
+__all__ = ["derivative_on_grid", "layer_gradients", "decay_per_layer", "member_losses"]

@@ -1,0 +1,1 @@
+"""MLflow -> tables -> figures per language -> Jinja2 -> HTML -> PDF."""

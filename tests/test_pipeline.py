@@ -1,0 +1,125 @@
+"""End to end, for real: papermill executes the notebook under `smoke` into a temporary SQLite MLflow store,
+the reports render in both languages as HTML and PDF, a second run is served from the cache, and a failing
+notebook fails only its own run."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+from pypdf import PdfReader
+
+from study import cli, tracking
+from study.runner import NOTEBOOKS
+
+STUDY = "depth_gradient"
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """One real `study report --profile smoke` shared by the tests of this module."""
+    root = tmp_path_factory.mktemp("e2e")
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    code = cli.main(["report", "--profile", "smoke"])
+    yield root, code
+    mp.undo()
+
+
+def runs(study=STUDY):
+    c = tracking.client()
+    exp = c.get_experiment_by_name(tracking.EXPERIMENT)
+    return c.search_runs([exp.experiment_id], f"tags.study = '{study}'")
+
+
+def test_report_runs_the_notebook_and_logs_everything_to_mlflow(smoke):
+    root, code = smoke
+    assert code == 0
+    (run,) = runs()
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["profile"] == "smoke" and run.data.tags["cache_key"]
+    assert json.loads(run.data.params["depths"]) == [1, 3]
+    c = MlflowClient(tracking.tracking_uri())
+    names = {a.path for folder in ("tables", "notebook", "figures") for a in c.list_artifacts(run.info.run_id, folder)}
+    assert {"tables/members.csv", "tables/layers.csv", "tables/history.csv", "notebook/depth_gradient.ipynb"} <= names
+    assert any(n.startswith("figures/") and n.endswith(".png") for n in names)
+    history = c.get_metric_history(run.info.run_id, "val_acc/relu-he-d3")
+    assert [m.step for m in history] == [1, 2]  # per-epoch metrics, logged in batches
+    verdicts = tracking.read_json(run.info.run_id, "claims.json")
+    assert [v["claim"] for v in verdicts] == ["C1", "C2", "C3", "C4"]
+    c1 = verdicts[0]
+    assert c1["verdict"] == "supported" and abs(c1["numbers"]["max_derivative"] - 0.25) < 1e-9
+    # the executed notebook holds the study's output, not just the injected parameters
+    nb = json.loads((root / "reports" / "notebooks" / "depth_gradient.ipynb").read_text())
+    text = json.dumps(nb["cells"])
+    assert "injected-parameters" in text and "C1 [supported]" in text
+
+
+def test_html_reports_are_self_contained_and_complete(smoke):
+    root, _ = smoke
+    for lang, heading in (("ja", "層の深さと勾配消失"), ("en", "Depth and the vanishing gradient")):
+        html = (root / "reports" / lang / "index.html").read_text(encoding="utf-8")
+        assert heading in html and f'id="{STUDY}"' in html
+        assert len(re.findall(r'<img src="data:image/png;base64,', html)) == 4
+        # nothing is fetched when the page opens: no external stylesheet, script, image or font
+        assert not re.search(r'<(link|script)\b', html)
+        assert not re.search(r'(src|srcset)="(?!data:)', html)
+        assert "url(" not in html and "@import" not in html
+        for claim in ("C1", "C2", "C3", "C4"):
+            assert f"<th>{claim}</th>" in html
+        assert runs()[0].info.run_id in html  # provenance links the run
+
+
+def test_pdf_reports_embed_a_japanese_font_and_carry_the_verdicts(smoke):
+    root, _ = smoke
+    ja = PdfReader(root / "reports" / "ja" / "report.pdf")
+    text = "".join(p.extract_text() for p in ja.pages)
+    assert "層の深さと勾配消失" in text and "判定" in text
+    assert re.search(r"C1\s*支持", text)
+    fonts = set()
+    for page in ja.pages:
+        for f in (page["/Resources"].get("/Font") or {}).values():
+            fonts.add(str(f.get_object()["/BaseFont"]))
+    assert any("IPAexGothic" in f for f in fonts), fonts
+    en = "".join(p.extract_text() for p in PdfReader(root / "reports" / "en" / "report.pdf").pages)
+    assert "Verdicts" in en and re.search(r"C1\s*supported", en)
+
+
+def test_figures_have_every_glyph(smoke):
+    from study.report.render import render
+
+    made = render("smoke", Path("reports-again"), pdf=False)
+    assert made["warnings"] == []
+
+
+def test_second_run_is_served_from_the_cache(smoke, capsys):
+    assert cli.main(["run", "--profile", "smoke"]) == 0
+    assert "unchanged, using cached run" in capsys.readouterr().out
+    assert len(runs()) == 1
+
+
+def test_render_only_needs_mlflow(smoke):
+    root, _ = smoke
+    before = (root / "reports" / "en" / "index.html").stat().st_mtime
+    assert cli.main(["render", "--profile", "smoke", "--no-pdf"]) == 0
+    assert (root / "reports" / "en" / "index.html").stat().st_mtime > before
+    assert len(runs()) == 1
+
+
+def test_a_failing_notebook_fails_its_run_only_and_shows_in_the_report(store):
+    nb = json.loads((NOTEBOOKS / f"{STUDY}.ipynb").read_text())
+    nb["cells"].insert(3, {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                           "source": ["raise RuntimeError('the <b>broken</b> study')"]})
+    broken = store / "broken"
+    broken.mkdir()
+    (broken / f"{STUDY}.ipynb").write_text(json.dumps(nb))
+    code = cli.main(["report", "--profile", "smoke", "--notebooks", str(broken), "--no-pdf"])
+    assert code == 1
+    (run,) = runs()
+    assert run.info.status == "FAILED"
+    assert "RuntimeError" in run.data.tags["error"]
+    html = (store / "reports" / "en" / "index.html").read_text()
+    assert 'class="box failure"' in html
+    assert "the &lt;b&gt;broken&lt;/b&gt; study" in html  # escaped, shown as text
+    assert "notebook/depth_gradient.ipynb" in html
