@@ -150,8 +150,9 @@ def execute(job: Job, experiment_id: str, profile: str, out_dir: str) -> Outcome
 
 def _only_cell_output(record) -> bool:
     """Stream what the notebook prints (its progress lines), not papermill's cell bookkeeping."""
-    msg = str(record.getMessage())
-    return not msg.startswith(("Executing", "Ending Cell", "Input Notebook", "Output Notebook", "<Figure size"))
+    msg = record.msg = str(record.getMessage()).rstrip()
+    record.args = ()
+    return bool(msg) and not msg.startswith(("Executing", "Ending Cell", "Input Notebook", "Output Notebook", "<Figure size"))
 
 
 def _plain(text: str | None) -> str | None:

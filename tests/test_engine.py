@@ -10,18 +10,19 @@ from study.engine.loop import standalone, train_standalone
 from study.engine.nets import MemberMLP, MLPSpec
 from study.engine.train import TrainSpec, lr_scaling_is_exact, train
 
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 RATES = {"sgd": [0.05, 0.1, 0.02], "momentum": [0.01, 0.02, 0.005], "adagrad": [0.01, 0.02, 0.005],
          "rmsprop": [1e-3, 2e-3, 5e-4], "adam": [1e-3, 2e-3, 5e-4]}
 
 
-def gaussian_split(seed=0, n=320, d=20, classes=5):
+def gaussian_split(seed=0, n=320, d=20, classes=5, device="cpu"):
     # Every input feature varies within every minibatch. (On digits, border pixels that are constant within a
     # batch get an exactly-zero true gradient under BN; adaptive optimizers turn its rounding noise into real
     # steps, so two correct implementations drift apart there. See engine/nets.py.)
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, d, generator=g)
     y = (x[:, :classes] + 0.5 * torch.randn(n, classes, generator=g)).argmax(1)
-    return Split(x[:256], y[:256], x[256:], y[256:], x[256:], y[256:])
+    return Split(x[:256], y[:256], x[256:], y[256:], x[256:], y[256:]).to(device)
 
 
 @pytest.fixture
@@ -34,13 +35,14 @@ def float64():
     torch.set_default_dtype(torch.float32)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("optimizer", list(RATES))
 @pytest.mark.parametrize("bn,dropout", [(False, 0.0), (True, 0.0), (True, 0.3), (False, 0.3)])
-def test_member_k_equals_a_standalone_run_with_seed_k(optimizer, bn, dropout, float64):
-    split = gaussian_split()
+def test_member_k_equals_a_standalone_run_with_seed_k(optimizer, bn, dropout, device, float64):
+    split = gaussian_split(device=device)
     spec = MLPSpec(20, 16, 3, 5, "relu", batchnorm=bn, dropout=dropout, dropout_layers=(1, 3))
     seeds, lrs = [11, 12, 13], RATES[optimizer]
-    model = MemberMLP(spec, seeds, ["he", "xavier", "he"])
+    model = MemberMLP(spec, seeds, ["he", "xavier", "he"]).to(device)
     refs = [standalone(model, k) for k in range(3)]
     hist = train(model, split, TrainSpec(optimizer, lrs, epochs=3, batch_size=32))
     model.eval()

@@ -50,6 +50,7 @@ def check_params(p: Params):
 
 def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -> dict[str, pd.DataFrame]:
     """Train and measure every configuration; log per-epoch metrics, tidy tables and verdicts to `log`."""
+    started = time.perf_counter()
     dev = devices.configure(device, threads)
     split = data.digits(p.data_seed).to(dev)
     tables = {"derivative": derivative_table(p.activations)}
@@ -90,6 +91,7 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
     log.json("claims.json", [v.to_dict() for v in verdicts])
     log.metrics(summary_metrics(tables))
     log.tags({"claims": " ".join(f"{v.claim}={v.verdict}" for v in verdicts)})
+    log.metrics({"train_seconds": time.perf_counter() - started - log.seconds, "mlflow_seconds": log.seconds})
     return tables
 
 
@@ -338,18 +340,19 @@ def setup_text(params: dict, lang: str) -> str:
             f"training.")
 
 
+COLORS = {"relu": "#1f77b4", "sigmoid": "#ff7f0e", "tanh": "#2ca02c"}  # one colour per activation everywhere
 LABELS = {
     "ja": {"deriv": "活性化関数の導関数(自動微分)", "x": "入力 x", "dfdx": "導関数 f'(x)",
-           "grad": "逆伝播信号 ‖∂L/∂h_l‖(最終隠れ層で 1 に正規化)", "below": "出力側から数えた層の距離",
+           "grad": "‖∂L/∂h_l‖(相対値)", "below": "出力側から数えた層の距離",
            "line": "0.25^k(章の上限)", "acc": "テスト正解率", "depth": "隠れ層の数", "nobn": "BN なし",
            "bn": "BN あり", "spread": "各層の前活性 z_l の標準偏差", "layer": "層 l(入力側から)",
-           "init": "初期化", "weight": "重み勾配 ‖∂L/∂W_l‖(最終層で 1 に正規化)"},
+           "init": "初期化", "weight": "‖∂L/∂W_l‖(相対値)"},
     "en": {"deriv": "Derivative of each activation (autograd)", "x": "input x", "dfdx": "derivative f'(x)",
-           "grad": "back-propagated signal ‖∂L/∂h_l‖ (normalised to 1 at the last hidden layer)",
+           "grad": "‖∂L/∂h_l‖ (relative)",
            "below": "layers below the last hidden layer", "line": "0.25^k (the chapter's bound)",
            "acc": "test accuracy", "depth": "hidden layers", "nobn": "no BN", "bn": "with BN",
            "spread": "std of pre-activation z_l per layer", "layer": "layer l (from the input)", "init": "init",
-           "weight": "weight gradient ‖∂L/∂W_l‖ (normalised to 1 at the last layer)"},
+           "weight": "‖∂L/∂W_l‖ (relative)"},
 }
 
 
@@ -360,8 +363,12 @@ def report(tables: dict, params: dict, lang: str) -> dict:
     plots.setup_matplotlib()
     L = LABELS[lang]
     figs = [(fig_derivative(tables, L), L["deriv"]),
-            (fig_gradients(tables, L), {"ja": "学習前の勾配の層ごとの減衰(最深の網、BN なし)。破線は 0.25^k。",
-                                         "en": "Gradient decay per layer at initialisation (deepest nets, no BN). "
+            (fig_gradients(tables, L), {"ja": "学習前の勾配の層ごとの減衰(最深の網、BN なし)。上段は逆伝播信号 "
+                                               "‖∂L/∂h_l‖、下段は重み勾配 ‖∂L/∂W_l‖ で、どちらも最終隠れ層の値を 1 "
+                                               "とした相対値(対数軸)。破線は 0.25^k。",
+                                         "en": "Gradient decay per layer at initialisation (deepest nets, no BN). Top: "
+                                               "the back-propagated signal ‖∂L/∂h_l‖; bottom: the weight gradient "
+                                               "‖∂L/∂W_l‖; both relative to the last hidden layer (log scale). "
                                                "Dashed: 0.25^k."}[lang]),
             (fig_accuracy(tables, L), {"ja": "深さとテスト正解率(平均と 95% 区間)。",
                                         "en": "Depth and test accuracy (mean and 95% interval)."}[lang]),
@@ -398,7 +405,7 @@ def fig_derivative(t, L):
 
     fig, ax = plt.subplots(figsize=(6, 3.2))
     for act, g in t["derivative"].groupby("activation"):
-        ax.plot(g["x"], g["derivative"], label=act)
+        ax.plot(g["x"], g["derivative"], label=act, color=COLORS[act])
     ax.axhline(FACTOR, color="gray", ls="--", lw=1)
     ax.text(ax.get_xlim()[0], FACTOR, " 0.25", va="bottom", color="gray")
     ax.set(xlabel=L["x"], ylabel=L["dfdx"], title=L["deriv"])
@@ -409,6 +416,7 @@ def fig_derivative(t, L):
 
 def fig_gradients(t, L):
     import matplotlib.pyplot as plt
+    from study.report.plots import band
 
     lay = t["layers"]
     deep = int(lay["depth"].max())
@@ -422,8 +430,7 @@ def fig_gradients(t, L):
                 top = g[g["layer"] == deep].set_index("seed")[metric]
                 g = g.assign(rel=g[metric] / g["seed"].map(top), k=deep - g["layer"])
                 s = g.groupby("k")["rel"].apply(lambda v: mean_ci(np.log10(v.to_numpy()))).apply(pd.Series)
-                from study.report.plots import band
-                band(ax, s.index, 10 ** s[0], 10 ** s[1], 10 ** s[2], act)
+                band(ax, s.index, 10 ** s[0], 10 ** s[1], 10 ** s[2], act, color=COLORS[act])
             k = np.arange(deep)
             ax.plot(k, FACTOR ** k, "k--", lw=1, label=L["line"])
             ax.set_yscale("log")
@@ -445,7 +452,8 @@ def fig_accuracy(t, L):
     for ax, init in zip(axes[0], inits):
         for (act, bn), g in m[m["init"] == init].groupby(["activation", "batchnorm"]):
             s = g.groupby("depth")["test_acc"].apply(lambda v: mean_ci(v.to_numpy())).apply(pd.Series)
-            band(ax, s.index, s[0], s[1], s[2], f"{act} ({L['bn'] if bn else L['nobn']})", ls="-" if bn else "--")
+            band(ax, s.index, s[0], s[1], s[2], f"{act} ({L['bn'] if bn else L['nobn']})", ls="-" if bn else "--",
+                 color=COLORS[act])
         ax.set_xscale("log")
         ax.set_xticks(sorted(set(m["depth"])), [str(d) for d in sorted(set(m["depth"]))])
         ax.set(title=f"{L['init']}: {init}", xlabel=L["depth"])
@@ -466,7 +474,8 @@ def fig_spread(t, L):
     for (act, bn), g in lay.groupby(["activation", "batchnorm"]):
         g = g[g["init"] == _init_for({"members": lay}, act)]
         s = g.groupby("layer")["pre_std"].apply(lambda v: mean_ci(v.to_numpy())).apply(pd.Series)
-        band(ax, s.index, s[0], s[1], s[2], f"{act} ({L['bn'] if bn else L['nobn']})", ls="-" if bn else "--")
+        band(ax, s.index, s[0], s[1], s[2], f"{act} ({L['bn'] if bn else L['nobn']})", ls="-" if bn else "--",
+             color=COLORS[act])
     ax.set_yscale("log")
     ax.set(xlabel=L["layer"], ylabel=L["spread"])
     ax.legend(fontsize=7)
