@@ -42,14 +42,14 @@ def spread(xs):
 
 def engine_run(split, members, optimizer, lr):
     spec = MLPSpec(SIZES[0], SIZES[1], len(SIZES) - 2, SIZES[-1], "relu")
-    model = MemberMLP(spec, list(range(members)), "he")
+    model = MemberMLP(spec, list(range(members)), "he").to(split.x_train.device)
     train(model, split, TrainSpec(optimizer, lr, EPOCHS, BATCH))
 
 
 def loop_run(split, members, optimizer, lr):
     spec = MLPSpec(SIZES[0], SIZES[1], len(SIZES) - 2, SIZES[-1], "relu")
     for seed in range(members):
-        net = standalone(MemberMLP(spec, [seed], "he"), 0)
+        net = standalone(MemberMLP(spec, [seed], "he").to(split.x_train.device), 0)
         train_standalone(net, seed, split, optimizer, lr, EPOCHS, BATCH)
 
 

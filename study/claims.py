@@ -47,3 +47,20 @@ def all_of(*verdicts: str) -> str:
     if all(v == SUPPORTED for v in verdicts):
         return SUPPORTED
     return NOT_SUPPORTED if NOT_SUPPORTED in verdicts else INCONCLUSIVE
+
+
+def talking_point(claim: Claim, verdict: dict | None, lang: str) -> str | None:
+    """An instructor's prompt for a claim the data did not plainly support."""
+    if not verdict or verdict["verdict"] == SUPPORTED:
+        return None
+    reason = verdict["reason"][lang]
+    if verdict["verdict"] == NOT_SUPPORTED:
+        return {"ja": f"{claim.id}({claim.section})はこのデータでは支持されなかった: {reason} "
+                      "章の主張が誤りなのか、実験の設定(深さ、初期化、学習率、予算)が主張の前提と違うのかを学生に問う。",
+                "en": f"{claim.id} ({claim.section}) is not supported by this data: {reason} Ask whether the chapter "
+                      "is wrong or whether the setup (depth, initialisation, learning rate, budget) differs from what "
+                      "the claim assumes."}[lang]
+    return {"ja": f"{claim.id}({claim.section})は判断保留: {reason} 区間が基準をまたいでいる。シードを増やすと"
+                  "決着するのか、効果そのものが小さいのかを議論する。",
+            "en": f"{claim.id} ({claim.section}) is inconclusive: {reason} The interval straddles the threshold. "
+                  "Discuss whether more seeds would settle it or whether the effect itself is small."}[lang]

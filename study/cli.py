@@ -31,8 +31,9 @@ def cmd_render(args) -> int:
 
     name = Path(args.profile).stem
     made = render(name, Path(args.out), pdf=not args.no_pdf)
+    print(f"  {made['index']}")
     for lang in ("ja", "en"):
-        print(f"  {lang}: " + "  ".join(str(p) for p in made[lang].values()))
+        print(f"  {lang}: " + "  ".join(p.name for p in made[lang].values()) + f"  (in {made[lang]['index.html'].parent})")
     for w in made["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     missing = [r.name for r in made["results"] if r.status == "missing"]

@@ -37,7 +37,9 @@ def ensure_store() -> str:
     location = None
     if tracking_uri().startswith("sqlite:"):
         location = (Path(tracking_uri().removeprefix("sqlite:///")).parent / ARTIFACT_DIR).resolve().as_uri()
-    return c.create_experiment(EXPERIMENT, artifact_location=location)
+    # The UI then opens on the runs table ("Model training"), not on the GenAI trace views.
+    return c.create_experiment(EXPERIMENT, artifact_location=location,
+                               tags={"mlflow.experimentKind": "custom_model_development"})
 
 
 def retrying(fn, *args, attempts: int = 8, **kwargs):

@@ -5,7 +5,6 @@ import json
 import re
 from pathlib import Path
 
-import pytest
 from mlflow.tracking import MlflowClient
 from pypdf import PdfReader
 
@@ -15,26 +14,14 @@ from study.runner import NOTEBOOKS
 STUDY = "depth_gradient"
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    """One real `study report --profile smoke` shared by the tests of this module."""
-    root = tmp_path_factory.mktemp("e2e")
-    mp = pytest.MonkeyPatch()
-    mp.chdir(root)
-    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    code = cli.main(["report", "--profile", "smoke"])
-    yield root, code
-    mp.undo()
-
-
 def runs(study=STUDY):
     c = tracking.client()
     exp = c.get_experiment_by_name(tracking.EXPERIMENT)
     return c.search_runs([exp.experiment_id], f"tags.study = '{study}'")
 
 
-def test_report_runs_the_notebook_and_logs_everything_to_mlflow(smoke):
-    root, code = smoke
+def test_report_runs_the_notebook_and_logs_everything_to_mlflow(in_smoke):
+    root, code = in_smoke
     assert code == 0
     (run,) = runs()
     assert run.info.status == "FINISHED"
@@ -56,12 +43,13 @@ def test_report_runs_the_notebook_and_logs_everything_to_mlflow(smoke):
     assert "injected-parameters" in text and "C1 [supported]" in text
 
 
-def test_html_reports_are_self_contained_and_complete(smoke):
-    root, _ = smoke
+def test_html_reports_are_self_contained_and_complete(in_smoke):
+    root, _ = in_smoke
     for lang, heading in (("ja", "層の深さと勾配消失"), ("en", "Depth and the vanishing gradient")):
         html = (root / "reports" / lang / "index.html").read_text(encoding="utf-8")
+        assert html == (root / "reports" / lang / "instructor.html").read_text(encoding="utf-8")
         assert heading in html and f'id="{STUDY}"' in html
-        assert len(re.findall(r'<img src="data:image/png;base64,', html)) == 4
+        assert len(re.findall(r'<img src="data:image/svg\+xml;base64,', html)) == 4
         # nothing is fetched when the page opens: no external stylesheet, script, image or font
         assert not re.search(r'<(link|script)\b', html)
         assert not re.search(r'(src|srcset)="(?!data:)', html)
@@ -71,8 +59,8 @@ def test_html_reports_are_self_contained_and_complete(smoke):
         assert runs()[0].info.run_id in html  # provenance links the run
 
 
-def test_pdf_reports_embed_a_japanese_font_and_carry_the_verdicts(smoke):
-    root, _ = smoke
+def test_pdf_reports_embed_a_japanese_font_and_carry_the_verdicts(in_smoke):
+    root, _ = in_smoke
     ja = PdfReader(root / "reports" / "ja" / "report.pdf")
     text = "".join(p.extract_text() for p in ja.pages)
     assert "層の深さと勾配消失" in text and "判定" in text
@@ -86,24 +74,25 @@ def test_pdf_reports_embed_a_japanese_font_and_carry_the_verdicts(smoke):
     assert "Verdicts" in en and re.search(r"C1\s*supported", en)
 
 
-def test_figures_have_every_glyph(smoke):
+def test_figures_have_every_glyph(in_smoke):
     from study.report.render import render
 
     made = render("smoke", Path("reports-again"), pdf=False)
     assert made["warnings"] == []
 
 
-def test_second_run_is_served_from_the_cache(smoke, capsys):
+def test_second_run_is_served_from_the_cache(in_smoke, capsys):
     assert cli.main(["run", "--profile", "smoke"]) == 0
     assert "unchanged, using cached run" in capsys.readouterr().out
     assert len(runs()) == 1
 
 
-def test_render_only_needs_mlflow(smoke):
-    root, _ = smoke
-    before = (root / "reports" / "en" / "index.html").stat().st_mtime
-    assert cli.main(["render", "--profile", "smoke", "--no-pdf"]) == 0
-    assert (root / "reports" / "en" / "index.html").stat().st_mtime > before
+def test_render_only_needs_mlflow(in_smoke):
+    root, _ = in_smoke
+    assert cli.main(["render", "--profile", "smoke", "--no-pdf", "--out", "rendered-again"]) == 0
+    for lang in ("ja", "en"):
+        for edition in ("student", "instructor"):
+            assert "<figure>" in (root / "rendered-again" / lang / f"{edition}.html").read_text(encoding="utf-8")
     assert len(runs()) == 1
 
 

@@ -68,13 +68,12 @@ class MemberDropout(nn.Module):
     def __init__(self, rate: float, stream: int):
         super().__init__()
         self.rate, self.stream = rate, stream
-        self.seeds: torch.Tensor | None = None  # set by MemberMLP
         self.calls = 0
 
-    def forward(self, x):
+    def forward(self, x, seeds: torch.Tensor):
         if not self.training or self.rate == 0:
             return x
-        u = rng.uniform(self.seeds, self.stream * 1_000_003 + self.calls, tuple(x.shape[1:]))
+        u = rng.uniform(seeds, self.stream * 1_000_003 + self.calls, tuple(x.shape[1:]))
         self.calls += 1
         keep = 1.0 - self.rate
         return x * (u < keep).to(x.dtype) / keep
@@ -118,8 +117,6 @@ class MemberMLP(nn.Module):
         self.drops = nn.ModuleList(
             MemberDropout(spec.dropout if l + 1 in spec.dropout_layers else 0.0, stream=l) for l in range(spec.depth)
         )
-        for d in self.drops:
-            d.seeds = self.seeds
         self._initialise(seeds, inits)
 
     @torch.no_grad()
@@ -145,7 +142,7 @@ class MemberMLP(nn.Module):
         h = x
         for lin, norm, drop in zip(self.linears[:-1], self.norms, self.drops):
             z = norm(lin(h))
-            h = drop(self.act(z))
+            h = drop(self.act(z), self.seeds)
             if record:
                 h.retain_grad()
                 pre.append(z)

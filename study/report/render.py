@@ -1,62 +1,89 @@
-"""Render the collected results into reports/<lang>/index.html (self-contained) and reports/<lang>/report.pdf."""
+"""Render the collected results: for each language a student worksheet and an instructor edition, as
+self-contained HTML (CSS and SVG figures inlined, no requests) and as PDF; plus a landing page.
+
+reports/index.html                      landing page (both languages, both editions)
+reports/{ja,en}/{student,instructor}.{html,pdf}
+reports/{ja,en}/index.html, report.pdf  the complete (instructor) report of that language
+"""
 import base64
 import io
 import platform
+import shutil
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
 import jinja2
 
+from study import tracking
+from study.claims import talking_point
 from study.report import plots
 from study.report.collect import StudyResult, collect
-from study.report.i18n import LANGS, TEXT
+from study.report.i18n import CHAPTER_QUESTIONS, LANGS, NO_EVIDENCE, TEXT
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+EDITIONS = ("student", "instructor")
 
 
-def _png(fig) -> str:
+def _svg(fig) -> str:
+    """A vector figure as a data URI; text is drawn as paths, so no font is needed to view it."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
+    fig.savefig(buf, format="svg", bbox_inches="tight")
     plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _section(r: StudyResult, lang: str, glyph_warnings: list) -> dict:
+def _content(r: StudyResult, lang: str, glyph_warnings: list) -> dict:
+    """What one study shows in one language (shared by both editions)."""
     m = r.module
     s = {"name": r.name, "title": m.TITLE[lang], "sections": m.SECTIONS, "status": r.status, "run_id": r.run_id,
-         "experiment_id": r.experiment_id,
-         "claims": [], "error": r.error, "tags": r.tags, "params": r.params, "metrics": r.metrics}
+         "run_link": tracking.run_url(r.run_id, r.experiment_id) if r.run_id else "", "claims": [],
+         "error": r.error, "tags": r.tags, "params": r.params, "metrics": r.metrics, "talking_points": []}
     verdicts = {v["claim"]: v for v in r.verdicts}
     for c in m.CLAIMS:
         v = verdicts.get(c.id)
         s["claims"].append({"id": c.id, "section": c.section, "statement": c.statement[lang], "rule": c.rule[lang],
                             "verdict": v["verdict"] if v else None, "reason": v["reason"][lang] if v else None})
+        point = talking_point(c, v, lang)
+        if point:
+            s["talking_points"].append(point)
     if r.status == "finished":
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             content = m.report(r.tables, r.params, lang)
-            content["figures"] = [(_png(fig), cap) for fig, cap in content["figures"]]
+            content["figures"] = [(_svg(fig), cap) for fig, cap in content["figures"]]
         glyph_warnings += [str(w.message) for w in caught if "glyph" in str(w.message).lower()]
         content["tables"] = [(df.to_html(index=False, escape=True, classes="results", border=0, na_rep="–"), cap)
                              for df, cap in content["tables"]]
         s.update(content)
-        s["diverged"] = bool(r.tables.get("members") is not None and r.tables["members"].get("diverged", []).any())
+        members = r.tables.get("members")
+        s["diverged"] = bool(members is not None and "diverged" in members and members["diverged"].any())
+        seeds = r.params.get("seeds", "?")
+        s["source_line"] = f"{r.tags.get('profile', '?')} · seeds {seeds} · commit {r.tags.get('git_commit', '?')[:10]}"
     return s
 
 
+def _chapter_questions(results: list[StudyResult], lang: str) -> list[dict]:
+    done = {r.name for r in results if r.status == "finished"}
+    out = []
+    for q in CHAPTER_QUESTIONS:
+        evidence = NO_EVIDENCE[lang]
+        if q["study"] in done:
+            r = next(r for r in results if r.name == q["study"])
+            evidence = getattr(r.module, "chapter_evidence", lambda *_: NO_EVIDENCE[lang])(q["id"], r.tables, lang)
+        out.append({"id": q["id"], "text": q[lang], "evidence": evidence})
+    return out
+
+
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
-    return env
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                              autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
 
 
 def render(profile: str = "quick", out: Path = Path("reports"), pdf: bool = True) -> dict:
-    """Write both languages; return {lang: {"html": path, "pdf": path}, "warnings": [...]}."""
-    from study import tracking
-
+    """Write every edition in both languages; return the paths made, glyph warnings and the collected results."""
     plots.setup_matplotlib()
     results = collect(profile)
     env = environment()
@@ -65,19 +92,31 @@ def render(profile: str = "quick", out: Path = Path("reports"), pdf: bool = True
     now = datetime.now(timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M %Z")
     commits = sorted({r.tags.get("git_commit", "")[:10] + (" *" if r.tags.get("git_dirty") == "True" else "")
                       for r in results if r.tags})
+    machine = f"{platform.node()} · {platform.machine()} · Python {platform.python_version()}"
     for lang in LANGS:
-        studies = [_section(r, lang, glyphs) for r in results]
-        html = env.get_template("report.html.j2").render(
-            lang=lang, t=TEXT[lang], css=css, studies=studies, profile=profile, produced=now,
-            machine=f"{platform.node()} · {platform.machine()} · Python {platform.python_version()}",
-            commits=commits, tracking_uri=tracking.tracking_uri(), run_url=tracking.run_url,
-            other="en" if lang == "ja" else "ja")
+        studies = [_content(r, lang, glyphs) for r in results]
         d = Path(out) / lang
         d.mkdir(parents=True, exist_ok=True)
-        (d / "index.html").write_text(html, encoding="utf-8")
-        made[lang] = {"html": d / "index.html"}
+        made[lang] = {}
+        for edition in EDITIONS:
+            html = env.get_template("report.html.j2").render(
+                lang=lang, edition=edition, t=TEXT[lang], css=css, studies=studies, profile=profile, produced=now,
+                machine=machine, commits=commits, tracking_uri=tracking.tracking_uri(),
+                chapter_questions=_chapter_questions(results, lang), other="en" if lang == "ja" else "ja")
+            (d / f"{edition}.html").write_text(html, encoding="utf-8")
+            made[lang][f"{edition}.html"] = d / f"{edition}.html"
+            if pdf:
+                made[lang][f"{edition}.pdf"] = write_pdf(html, d / f"{edition}.pdf")
+        # the language's complete report under the names the pipeline has always used
+        shutil.copyfile(d / "instructor.html", d / "index.html")
+        made[lang]["index.html"] = d / "index.html"
         if pdf:
-            made[lang]["pdf"] = write_pdf(html, d / "report.pdf")
+            shutil.copyfile(d / "instructor.pdf", d / "report.pdf")
+            made[lang]["report.pdf"] = d / "report.pdf"
+    index = env.get_template("index.html.j2").render(texts=TEXT, langs=LANGS, editions=EDITIONS, css=css,
+                                                     produced=now, profile=profile, pdf=pdf)
+    (Path(out) / "index.html").write_text(index, encoding="utf-8")
+    made["index"] = Path(out) / "index.html"
     made["warnings"] = sorted(set(glyphs))
     made["results"] = results
     return made

@@ -1,0 +1,102 @@
+"""The two editions, safe rendering, and the PDF's page numbers, contents and fonts."""
+import re
+import shutil
+import subprocess
+
+import pytest
+from pypdf import PdfReader
+
+from study import tracking
+from study.report.render import render
+
+LANGS, EDITIONS = ("ja", "en"), ("student", "instructor")
+
+
+def html(root, lang, edition):
+    return (root / "reports" / lang / f"{edition}.html").read_text(encoding="utf-8")
+
+
+def test_the_student_worksheet_has_questions_and_room_to_write_but_no_verdicts(in_smoke):
+    root, _ = in_smoke
+    for lang in LANGS:
+        page = html(root, lang, "student")
+        questions = re.search(r"<ol class=\"questions\">(.*?)</ol>", page, re.S).group(1)
+        assert questions.count("<li>") >= 2  # grounded in the smoke run's numbers
+        assert page.count('class="answer"') == questions.count("<li>") + 2  # a box per question, and Q1, Q2
+        assert '<table class="verdicts">' not in page and 'class="verdict v-' not in page
+        assert "<figure>" in page and 'class="dataframe results"' in page
+        assert '<details class="provenance"' not in page
+
+
+def test_the_instructor_edition_has_verdicts_and_full_provenance(in_smoke):
+    root, _ = in_smoke
+    (run,) = tracking.client().search_runs([tracking.ensure_store()], "tags.study = 'depth_gradient'")
+    for lang in LANGS:
+        page = html(root, lang, "instructor")
+        assert '<table class="verdicts">' in page and 'class="answer"' not in page
+        for claim in ("C1", "C2", "C3", "C4"):
+            assert f"<th>{claim}</th>" in page
+        assert f"#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}" in page
+        assert run.data.tags["git_commit"] in page and "torch" in page
+        # every figure and table carries its source line
+        assert page.count('class="source"') == page.count("<figure>") + page.count('class="table"')
+    index = (root / "reports" / "index.html").read_text(encoding="utf-8")
+    for lang in LANGS:
+        for edition in EDITIONS:
+            assert f'href="{lang}/{edition}.html"' in index and f'href="{lang}/{edition}.pdf"' in index
+
+
+def test_run_derived_text_cannot_inject_markup(in_smoke):
+    root, _ = in_smoke
+    c = tracking.client()
+    (run,) = c.search_runs([tracking.ensure_store()], "tags.study = 'depth_gradient'")
+    evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    old = run.data.tags["machine"]
+    c.set_tag(run.info.run_id, "machine", evil)
+    try:
+        render("smoke", root / "rendered-escape", pdf=False)
+    finally:
+        c.set_tag(run.info.run_id, "machine", old)
+    page = (root / "rendered-escape" / "en" / "instructor.html").read_text(encoding="utf-8")
+    assert "<script" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
+
+
+def test_a_study_with_no_runs_says_how_to_run_it(store):
+    made = render("never-run", store / "reports", pdf=False)
+    page = made["en"]["student.html"].read_text(encoding="utf-8")
+    assert "Not run yet" in page and "make report PROFILE=never-run" in page
+
+
+def pdf_text(path):
+    return [p.extract_text() for p in PdfReader(path).pages]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_pdfs_have_page_numbers_contents_embedded_cjk_fonts_and_vector_figures(in_smoke, lang, edition):
+    root, _ = in_smoke
+    path = root / "reports" / lang / f"{edition}.pdf"
+    pages = pdf_text(path)
+    n = len(pages)
+    assert n >= 3
+    for i, text in enumerate(pages, 1):
+        assert re.search(rf"\b{i} / {n}\b", text), f"page {i} has no page number"
+    contents = "目次" if lang == "ja" else "Contents"
+    assert contents in pages[0]
+    assert re.search(r"\.\s*\d+\s*$", pages[0].split(contents, 1)[1].splitlines()[1]), "contents without page numbers"
+    reader = PdfReader(path)
+    assert reader.outline, "no PDF bookmarks"
+    assert all(not page.images for page in reader.pages), "raster images found; figures should be vector"
+    embedded = set()
+    for page in reader.pages:
+        for font in (page["/Resources"].get("/Font") or {}).values():
+            font = font.get_object()
+            for desc in font.get("/DescendantFonts", []):
+                d = desc.get_object().get("/FontDescriptor")
+                if d is not None and "/FontFile2" in d.get_object():
+                    embedded.add(str(font["/BaseFont"]))
+    assert any("IPAexGothic" in f for f in embedded), embedded
+    if shutil.which("pdffonts"):
+        out = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
+        assert re.search(r"IPAexGothic\s+CID TrueType\s+Identity-H\s+yes", out), out
