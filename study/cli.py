@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     p = add("ui", cmd_ui, "serve the MLflow UI for the project's store on 127.0.0.1")
     p.add_argument("--port", type=int, default=5000)
     p = add("bench", cmd_bench, "measure the engine against the per-seed loop; write reports/bench.md")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5, help="repeats of each timing (the profile runs 3 times)")
     p.add_argument("--out", default="reports")
     args = ap.parse_args(argv)
     return args.fn(args) or 0

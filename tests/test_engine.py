@@ -37,10 +37,16 @@ def float64():
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("optimizer", list(RATES))
-@pytest.mark.parametrize("bn,dropout", [(False, 0.0), (True, 0.0), (True, 0.3), (False, 0.3)])
-def test_member_k_equals_a_standalone_run_with_seed_k(optimizer, bn, dropout, device, float64):
+@pytest.mark.parametrize("layout", ["plain", "bn", "bn+dropout", "dropout", "dropout-before-bn", "uout+head"])
+def test_member_k_equals_a_standalone_run_with_seed_k(optimizer, layout, device, float64):
     split = gaussian_split(device=device)
-    spec = MLPSpec(20, 16, 3, 5, "relu", batchnorm=bn, dropout=dropout, dropout_layers=(1, 3))
+    spec = {"plain": MLPSpec(20, 16, 3, 5, "relu"),
+            "bn": MLPSpec(20, 16, 3, 5, "relu", batchnorm=True),
+            "bn+dropout": MLPSpec(20, 16, 3, 5, "relu", batchnorm=True, dropout=0.3, dropout_layers=(1, 3)),
+            "dropout": MLPSpec(20, 16, 3, 5, "relu", dropout=0.3, dropout_layers=(1, 3)),
+            "dropout-before-bn": MLPSpec(20, 16, 3, 5, "relu", dropout=0.3, blocks=("drop bn act",) * 3),
+            "uout+head": MLPSpec(20, 16, 3, 5, "relu", dropout=0.3, head_dropout=True,
+                                 blocks=("uout bn act", "bn act", "act uout"))}[layout]
     seeds, lrs = [11, 12, 13], RATES[optimizer]
     model = MemberMLP(spec, seeds, ["he", "xavier", "he"]).to(device)
     refs = [standalone(model, k) for k in range(3)]

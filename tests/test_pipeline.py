@@ -49,7 +49,10 @@ def test_html_reports_are_self_contained_and_complete(in_smoke):
         html = (root / "reports" / lang / "index.html").read_text(encoding="utf-8")
         assert html == (root / "reports" / lang / "instructor.html").read_text(encoding="utf-8")
         assert heading in html and f'id="{STUDY}"' in html
-        assert len(re.findall(r'<img src="data:image/svg\+xml;base64,', html)) == 4
+        sections = dict(re.findall(r'<section class="study" id="([\w-]+)">(.*?)</section>', html, re.S))
+        assert set(sections) == {"depth_gradient", "dropout_bn", "chapter-questions"}
+        for name in ("depth_gradient", "dropout_bn"):
+            assert len(re.findall(r'<img src="data:image/svg\+xml;base64,', sections[name])) == 4, name
         # nothing is fetched when the page opens: no external stylesheet, script, image or font
         assert not re.search(r'<(link|script)\b', html)
         assert not re.search(r'(src|srcset)="(?!data:)', html)
@@ -103,7 +106,8 @@ def test_a_failing_notebook_fails_its_run_only_and_shows_in_the_report(store):
     broken = store / "broken"
     broken.mkdir()
     (broken / f"{STUDY}.ipynb").write_text(json.dumps(nb))
-    code = cli.main(["report", "--profile", "smoke", "--notebooks", str(broken), "--no-pdf"])
+    (store / "one.yaml").write_text("studies:\n  depth_gradient:\n    depths: [1]\n    epochs: 1\n")
+    code = cli.main(["report", "--profile", str(store / "one.yaml"), "--notebooks", str(broken), "--no-pdf"])
     assert code == 1
     (run,) = runs()
     assert run.info.status == "FAILED"

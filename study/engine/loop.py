@@ -12,18 +12,20 @@ from study.engine.nets import ACTIVATIONS, MemberMLP
 from study.engine.train import make_optimizer, member_batches
 
 
-class SeedDropout(nn.Module):
-    """nn.Dropout with the engine's per-seed masks, so that both sides draw the same masks."""
+class SeedNoise(nn.Module):
+    """nn.Dropout (or Uout) with the engine's per-seed random numbers, so that both sides draw the same masks."""
 
-    def __init__(self, rate, stream, seed):
+    def __init__(self, kind, rate, stream, seed):
         super().__init__()
-        self.rate, self.stream, self.seed, self.calls = rate, stream, torch.tensor([seed]), 0
+        self.kind, self.rate, self.stream, self.seed, self.calls = kind, rate, stream, torch.tensor([seed]), 0
 
     def forward(self, x):
         if not self.training or self.rate == 0:
             return x
         u = rng.uniform(self.seed.to(x.device), self.stream * 1_000_003 + self.calls, tuple(x.shape))[0]
         self.calls += 1
+        if self.kind == "uout":
+            return x * (1 + (2 * u - 1) * self.rate)
         return x * (u < 1 - self.rate).to(x.dtype) / (1 - self.rate)
 
 
@@ -39,20 +41,19 @@ class Act(nn.Module):
 def standalone(model: MemberMLP, k: int) -> nn.Sequential:
     """Member k of a batched model as an ordinary nn.Sequential of nn.Linear / nn.BatchNorm1d layers."""
     spec, seed, layers = model.spec, int(model.seeds[k]), []
+    layout = spec.layout() + [[]]
     for l, lin in enumerate(model.linears):
+        if l == spec.depth and spec.head_dropout:
+            layers.append(SeedNoise("drop", spec.dropout, l, seed))
         ref = nn.Linear(*lin.weight.shape[1:], bias=lin.bias is not None)
         with torch.no_grad():
             ref.weight.copy_(lin.weight[k].T)
             if lin.bias is not None:
                 ref.bias.copy_(lin.bias[k, 0])
         layers.append(ref)
-        if l == spec.depth:
-            break
-        if spec.batchnorm:
-            layers.append(nn.BatchNorm1d(spec.width))
-        layers.append(Act(spec.activation))
-        if spec.dropout and l + 1 in spec.dropout_layers:
-            layers.append(SeedDropout(spec.dropout, l, seed))
+        for op in layout[l]:
+            layers.append(nn.BatchNorm1d(spec.width) if op == "bn" else Act(spec.activation) if op == "act"
+                          else SeedNoise(op, spec.dropout, l, seed))
     return nn.Sequential(*layers).to(model.seeds.device)
 
 

@@ -23,7 +23,8 @@ def layer_gradients(model, x, y) -> dict[str, torch.Tensor]:
     """
     model.zero_grad(set_to_none=True)
     x = x.expand(model.members, *x.shape) if x.dim() == 2 else x
-    logits, pre, hidden = model(x, record=True)
+    logits, rec = model(x, record=True)
+    pre, hidden = rec["pre"], rec["hidden"]
     m, b = logits.shape[:2]
     yy = y.expand(m, b) if y.dim() == 1 else y
     loss = torch.nn.functional.cross_entropy(logits.reshape(m * b, -1), yy.reshape(-1), reduction="none")
@@ -60,3 +61,68 @@ def decay_per_layer(norms: torch.Tensor) -> torch.Tensor:
 
 
 __all__ = ["derivative_on_grid", "layer_gradients", "decay_per_layer", "member_losses"]
+
+
+def _noise_modules(model):
+    from study.engine.nets import MemberDropout
+
+    return [m for m in model.modules() if isinstance(m, MemberDropout)]
+
+
+@torch.no_grad()
+def variance_shift(model, x) -> dict[str, torch.Tensor]:
+    """Li et al. (2019)'s variance shift at every BN layer, shape (M, n_bn).
+
+    train_var: BN's running variance (accumulated in train mode, noise on), averaged over channels;
+    eval_var:  the variance of the same layer's input re-measured in eval mode (noise off, BN using its running
+               statistics) on x, averaged over channels;
+    shift:     max(train_var / eval_var, eval_var / train_var), 1 when the two agree.
+    """
+    was = model.training
+    model.eval()
+    _, rec = model(x, record=True)
+    model.train(was)
+    eval_var = torch.stack([z.var(dim=1, correction=0).mean(-1) for z in rec["bn_in"]], 1) if rec["bn_in"] else None
+    if eval_var is None:
+        empty = torch.empty(model.members, 0)
+        return {"train_var": empty, "eval_var": empty, "shift": empty}
+    train_var = torch.stack([bn.running_var.mean(dim=(1, 2)) for bn in model.norms()], 1)
+    ratio = train_var / eval_var
+    return {"train_var": train_var, "eval_var": eval_var, "shift": torch.maximum(ratio, 1 / ratio)}
+
+
+@torch.no_grad()
+def reestimate_bn(model, x) -> None:
+    """Recompute every BN layer's running statistics on x with the noise switched off (the remedy that
+    re-estimates BN statistics in eval mode): one full-batch pass, layer by layer consistent."""
+    norms = model.norms()
+    if not norms:
+        return
+    model.eval()
+    for bn in norms:
+        bn.train()
+        bn.momentum, old = 1.0, bn.momentum
+        bn._old_momentum = old
+    model(x)
+    for bn in norms:
+        bn.momentum = bn._old_momentum
+        del bn._old_momentum
+    model.eval()
+
+
+@torch.no_grad()
+def train_mode_accuracy(model, x, y) -> torch.Tensor:
+    """Per-member accuracy on (x, y) as the network computes during training (noise on, BN batch statistics),
+    leaving the BN running statistics untouched."""
+    saved = [(bn.running_mean.clone(), bn.running_var.clone()) for bn in model.norms()]
+    noise_calls = [m.calls for m in _noise_modules(model)]
+    was = model.training
+    model.train()
+    acc = (model(x).argmax(-1) == y).float().mean(1)
+    model.train(was)
+    for bn, (mean, var) in zip(model.norms(), saved):
+        bn.running_mean.copy_(mean)
+        bn.running_var.copy_(var)
+    for m, calls in zip(_noise_modules(model), noise_calls):
+        m.calls = calls  # a measurement must not move the members' random streams
+    return acc

@@ -79,9 +79,39 @@ class MemberDropout(nn.Module):
         return x * (u < keep).to(x.dtype) / keep
 
 
+class MemberUout(MemberDropout):
+    """Uniform multiplicative noise x + x*r, r ~ U(-beta, beta) (Li et al. 2019): mean-preserving, and its
+    variance moves less between training and evaluation than Bernoulli dropout's."""
+
+    def forward(self, x, seeds: torch.Tensor):
+        if not self.training or self.rate == 0:
+            return x
+        u = rng.uniform(seeds, self.stream * 1_000_003 + self.calls, tuple(x.shape[1:]))
+        self.calls += 1
+        return x * (1 + (2 * u - 1) * self.rate)
+
+
+class Activation(nn.Module):
+    def __init__(self, name: str):
+        super().__init__()
+        self.name, self.f = name, ACTIVATIONS[name]
+
+    def forward(self, x):
+        return self.f(x)
+
+
+BLOCK_OPS = ("bn", "act", "drop", "uout")
+
+
 @dataclass
 class MLPSpec:
-    """One architecture; members differ only in seed and initialisation scheme."""
+    """One architecture; members differ only in seed and initialisation scheme.
+
+    Each hidden block is an affine layer followed by the operations named in `blocks` (one string per block,
+    e.g. "bn act" for affine -> BN -> activation, "drop bn act" for dropout directly before BN). Without
+    `blocks`, every block is "act", with "bn" before it when `batchnorm` and "drop" after it in `dropout_layers`.
+    `head_dropout` puts one dropout before the output layer.
+    """
 
     d_in: int
     width: int
@@ -89,8 +119,22 @@ class MLPSpec:
     d_out: int
     activation: str = "relu"
     batchnorm: bool = False  # affine -> BN -> activation, as in §27.1.8
-    dropout: float = 0.0
+    dropout: float = 0.0  # drop rate of "drop", or beta of "uout"
     dropout_layers: tuple[int, ...] = field(default=())  # hidden layers (1-based) followed by dropout
+    blocks: tuple[str, ...] = field(default=())
+    head_dropout: bool = False
+
+    def layout(self) -> list[list[str]]:
+        if self.blocks:
+            if len(self.blocks) != self.depth:
+                raise ValueError(f"{len(self.blocks)} block layouts for {self.depth} hidden layers")
+            out = [b.split() for b in self.blocks]
+            bad = {op for b in out for op in b} - set(BLOCK_OPS)
+            if bad or any(b.count("act") != 1 for b in out):
+                raise ValueError(f"bad block layout {self.blocks}: ops are {BLOCK_OPS}, one 'act' per block")
+            return out
+        return [(["bn"] if self.batchnorm else []) + ["act"] + (["drop"] if l + 1 in self.dropout_layers else [])
+                for l in range(self.depth)]
 
 
 class MemberMLP(nn.Module):
@@ -102,21 +146,26 @@ class MemberMLP(nn.Module):
         inits = [inits] * m if isinstance(inits, str) else list(inits)
         if len(inits) != m:
             raise ValueError(f"{len(inits)} init schemes for {m} members")
-        self.spec, self.act = spec, ACTIVATIONS[spec.activation]
+        self.spec = spec
         self.register_buffer("seeds", torch.tensor(seeds, dtype=torch.int64))
         sizes = [spec.d_in] + [spec.width] * spec.depth + [spec.d_out]
-        # An affine layer followed by BN gets no bias: BN's shift replaces it, and a parameter with no effect on
-        # the loss only collects rounding noise (which adaptive optimizers then amplify into real steps).
+        layout = spec.layout()
+        # An affine layer followed directly by BN gets no bias: BN's shift replaces it, and a parameter with no
+        # effect on the loss only collects rounding noise (which adaptive optimizers then amplify into real steps).
         self.linears = nn.ModuleList(
-            MemberLinear(m, a, b, bias=not (spec.batchnorm and l < spec.depth))
+            MemberLinear(m, a, b, bias=not (l < spec.depth and layout[l][:1] == ["bn"]))
             for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))
         )
-        self.norms = nn.ModuleList(
-            MemberBatchNorm(m, spec.width) if spec.batchnorm else nn.Identity() for _ in range(spec.depth)
-        )
-        self.drops = nn.ModuleList(
-            MemberDropout(spec.dropout if l + 1 in spec.dropout_layers else 0.0, stream=l) for l in range(spec.depth)
-        )
+
+        def op(name, l):
+            if name == "bn":
+                return MemberBatchNorm(m, spec.width)
+            if name == "act":
+                return Activation(spec.activation)
+            return (MemberDropout if name == "drop" else MemberUout)(spec.dropout, stream=l)
+
+        self.blocks = nn.ModuleList(nn.ModuleList(op(name, l) for name in ops) for l, ops in enumerate(layout))
+        self.head = MemberDropout(spec.dropout, stream=spec.depth) if spec.head_dropout else None
         self._initialise(seeds, inits)
 
     @torch.no_grad()
@@ -133,19 +182,35 @@ class MemberMLP(nn.Module):
     def members(self) -> int:
         return self.seeds.numel()
 
+    def norms(self) -> list[MemberBatchNorm]:
+        return [m for m in self.modules() if isinstance(m, MemberBatchNorm)]
+
     def forward(self, x, record: bool = False):
-        """x: (M, B, D) or (B, D) shared by all members. With record=True also returns, per hidden layer,
-        the pre-activation z_l and the output h_l (h_l keeps its gradient for per-layer measurements)."""
+        """x: (M, B, D) or (B, D) shared by all members. With record=True also returns a dict of per-block
+        lists: "pre" (the activation's input z_l), "hidden" (the block's output h_l, which keeps its gradient)
+        and "bn_in" (each BN layer's input)."""
         if x.dim() == 2:
             x = x.expand(self.members, *x.shape)
-        pre, hidden = [], []
+        rec = {"pre": [], "hidden": [], "bn_in": []} if record else None
         h = x
-        for lin, norm, drop in zip(self.linears[:-1], self.norms, self.drops):
-            z = norm(lin(h))
-            h = drop(self.act(z), self.seeds)
+        for lin, ops in zip(self.linears[:-1], self.blocks):
+            h = lin(h)
+            for op in ops:
+                if isinstance(op, Activation):
+                    if record:
+                        rec["pre"].append(h)
+                    h = op(h)
+                elif isinstance(op, MemberBatchNorm):
+                    if record:
+                        rec["bn_in"].append(h)
+                    h = op(h)
+                else:
+                    h = op(h, self.seeds)
             if record:
-                h.retain_grad()
-                pre.append(z)
-                hidden.append(h)
+                if h.requires_grad:
+                    h.retain_grad()
+                rec["hidden"].append(h)
+        if self.head is not None:
+            h = self.head(h, self.seeds)
         out = self.linears[-1](h)
-        return (out, pre, hidden) if record else out
+        return (out, rec) if record else out

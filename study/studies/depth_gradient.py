@@ -92,6 +92,7 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
     log.metrics(summary_metrics(tables))
     log.tags({"claims": " ".join(f"{v.claim}={v.verdict}" for v in verdicts)})
     log.metrics({"train_seconds": time.perf_counter() - started - log.seconds, "mlflow_seconds": log.seconds})
+    log.flush()
     return tables
 
 
