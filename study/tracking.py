@@ -76,7 +76,8 @@ class RunLogger:
     def params(self, values: dict):
         from mlflow.entities import Param
 
-        items = [Param(k, json.dumps(v) if isinstance(v, (list, dict)) else str(v)) for k, v in values.items()]
+        # JSON for everything but plain strings, so the report reads back lists, numbers and booleans exactly
+        items = [Param(k, v if isinstance(v, str) else json.dumps(v)) for k, v in values.items()]
         for i in range(0, len(items), 100):
             self._call(self.client.log_batch, self.run_id, params=items[i : i + 100])
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from study.engine import train as train_mod
+from study.engine.convnets import CNNSpec, MemberCNN
 from study.engine.data import Split, digits
 from study.engine.loop import standalone, train_standalone
 from study.engine.nets import MemberMLP, MLPSpec
@@ -55,6 +56,34 @@ def test_member_k_equals_a_standalone_run_with_seed_k(optimizer, layout, device,
     out = model(split.x_test)
     for k, ref in enumerate(refs):
         losses = train_standalone(ref, seeds[k], split, optimizer, lrs[k], epochs=3, batch_size=32)
+        ref.eval()
+        assert torch.allclose(out[k], ref(split.x_test), atol=1e-6, rtol=1e-6), f"member {k} differs"
+        assert [float(h["train_loss"][k]) for h in hist] == pytest.approx(losses, rel=1e-6)
+
+
+def image_split(seed=0, n=320, side=6, classes=4, device="cpu"):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, side * side, generator=g)
+    y = (x[:, :classes] + 0.5 * torch.randn(n, classes, generator=g)).argmax(1)
+    return Split(x[:256], y[:256], x[256:], y[256:], x[256:], y[256:]).to(device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+@pytest.mark.parametrize("blocks,head", [(("act", "act", "act"), False), (("bn act", "bn act drop", "uout bn act"), True),
+                                         (("drop bn act", "bn act", "act drop"), False)])
+def test_cnn_member_k_equals_a_standalone_run_with_seed_k(optimizer, blocks, head, device, float64):
+    split = image_split(device=device)
+    spec = CNNSpec(channels=(4, 6, 6), pool_after=(1,), d_out=4, side=6, dropout=0.3, blocks=blocks,
+                   head_dropout=head)
+    seeds, lrs = [3, 4], {"momentum": [0.01, 0.02], "adam": [1e-3, 2e-3]}[optimizer]
+    model = MemberCNN(spec, seeds, ["he", "xavier"]).to(device)
+    refs = [standalone(model, k) for k in range(2)]
+    hist = train(model, split, TrainSpec(optimizer, lrs, epochs=2, batch_size=32))
+    model.eval()
+    out = model(split.x_test)
+    for k, ref in enumerate(refs):
+        losses = train_standalone(ref, seeds[k], split, optimizer, lrs[k], epochs=2, batch_size=32)
         ref.eval()
         assert torch.allclose(out[k], ref(split.x_test), atol=1e-6, rtol=1e-6), f"member {k} differs"
         assert [float(h["train_loss"][k]) for h in hist] == pytest.approx(losses, rel=1e-6)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from study.engine import rng
+from study.engine.convnets import MemberCNN
 from study.engine.nets import ACTIVATIONS, MemberMLP
 from study.engine.train import make_optimizer, member_batches
 
@@ -38,22 +39,56 @@ class Act(nn.Module):
         return self.f(x)
 
 
-def standalone(model: MemberMLP, k: int) -> nn.Sequential:
+def _op(name, spec, channels, l, seed, spatial=False):
+    if name == "bn":
+        return (nn.BatchNorm2d if spatial else nn.BatchNorm1d)(channels)
+    if name == "act":
+        return Act(spec.activation)
+    return SeedNoise(name, spec.dropout, l, seed)
+
+
+def _linear(lin, k) -> nn.Linear:
+    ref = nn.Linear(*lin.weight.shape[1:], bias=lin.bias is not None)
+    with torch.no_grad():
+        ref.weight.copy_(lin.weight[k].T)
+        if lin.bias is not None:
+            ref.bias.copy_(lin.bias[k].flatten())
+    return ref
+
+
+def standalone_cnn(model: MemberCNN, k: int) -> nn.Sequential:
+    """Member k of a batched CNN as an ordinary nn.Sequential of nn.Conv2d / nn.BatchNorm2d layers."""
+    spec, seed = model.spec, int(model.seeds[k])
+    layers = [nn.Unflatten(1, (spec.in_channels, spec.side, spec.side))]
+    for l, (conv, ops) in enumerate(zip(model.convs, spec.layout())):
+        c_out, c_in, kh, _ = conv.weight.shape[1:]
+        ref = nn.Conv2d(c_in, c_out, kh, padding=kh // 2, bias=conv.bias is not None)
+        with torch.no_grad():
+            ref.weight.copy_(conv.weight[k])
+            if conv.bias is not None:
+                ref.bias.copy_(conv.bias[k])
+        layers.append(ref)
+        layers += [_op(name, spec, c_out, l, seed, spatial=True) for name in ops]
+        if l + 1 in spec.pool_after:
+            layers.append(nn.MaxPool2d(2))
+    layers.append(nn.Flatten())
+    if spec.head_dropout:
+        layers.append(SeedNoise("drop", spec.dropout, spec.depth, seed))
+    layers.append(_linear(model.out, k))
+    return nn.Sequential(*layers).to(model.seeds.device)
+
+
+def standalone(model, k: int) -> nn.Sequential:
     """Member k of a batched model as an ordinary nn.Sequential of nn.Linear / nn.BatchNorm1d layers."""
+    if isinstance(model, MemberCNN):
+        return standalone_cnn(model, k)
     spec, seed, layers = model.spec, int(model.seeds[k]), []
     layout = spec.layout() + [[]]
     for l, lin in enumerate(model.linears):
         if l == spec.depth and spec.head_dropout:
             layers.append(SeedNoise("drop", spec.dropout, l, seed))
-        ref = nn.Linear(*lin.weight.shape[1:], bias=lin.bias is not None)
-        with torch.no_grad():
-            ref.weight.copy_(lin.weight[k].T)
-            if lin.bias is not None:
-                ref.bias.copy_(lin.bias[k, 0])
-        layers.append(ref)
-        for op in layout[l]:
-            layers.append(nn.BatchNorm1d(spec.width) if op == "bn" else Act(spec.activation) if op == "act"
-                          else SeedNoise(op, spec.dropout, l, seed))
+        layers.append(_linear(lin, k))
+        layers += [_op(name, spec, spec.width, l, seed) for name in layout[l]]
     return nn.Sequential(*layers).to(model.seeds.device)
 
 

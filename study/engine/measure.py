@@ -69,6 +69,12 @@ def _noise_modules(model):
     return [m for m in model.modules() if isinstance(m, MemberDropout)]
 
 
+def channel_var(z: torch.Tensor) -> torch.Tensor:
+    """Per member and channel variance over the batch (and space): (M, B, C) or (M, B, C, H, W) -> (M, C)."""
+    dims = (1,) if z.dim() == 3 else (1, 3, 4)
+    return z.var(dim=dims, correction=0)
+
+
 @torch.no_grad()
 def variance_shift(model, x) -> dict[str, torch.Tensor]:
     """Li et al. (2019)'s variance shift at every BN layer, shape (M, n_bn).
@@ -82,11 +88,11 @@ def variance_shift(model, x) -> dict[str, torch.Tensor]:
     model.eval()
     _, rec = model(x, record=True)
     model.train(was)
-    eval_var = torch.stack([z.var(dim=1, correction=0).mean(-1) for z in rec["bn_in"]], 1) if rec["bn_in"] else None
+    eval_var = torch.stack([channel_var(z).mean(-1) for z in rec["bn_in"]], 1) if rec["bn_in"] else None
     if eval_var is None:
         empty = torch.empty(model.members, 0)
         return {"train_var": empty, "eval_var": empty, "shift": empty}
-    train_var = torch.stack([bn.running_var.mean(dim=(1, 2)) for bn in model.norms()], 1)
+    train_var = torch.stack([bn.member_running_var().mean(-1) for bn in model.norms()], 1)
     ratio = train_var / eval_var
     return {"train_var": train_var, "eval_var": eval_var, "shift": torch.maximum(ratio, 1 / ratio)}
 

@@ -40,26 +40,32 @@ class MemberLinear(nn.Module):
 
 
 class MemberBatchNorm(nn.Module):
-    """BatchNorm1d per member: batch statistics over dim 1, running statistics of shape (M, C)."""
+    """BatchNorm per member. Input (M, B, C) (like BatchNorm1d) or (M, B, C, H, W) (like BatchNorm2d, with
+    statistics over batch and space); parameters and running statistics are per member and channel."""
 
-    def __init__(self, members: int, channels: int, momentum: float = 0.1, eps: float = 1e-5):
+    def __init__(self, members: int, channels: int, momentum: float = 0.1, eps: float = 1e-5, spatial=False):
         super().__init__()
         self.momentum, self.eps = momentum, eps
-        self.weight = nn.Parameter(torch.ones(members, 1, channels))
-        self.bias = nn.Parameter(torch.zeros(members, 1, channels))
-        self.register_buffer("running_mean", torch.zeros(members, 1, channels))
-        self.register_buffer("running_var", torch.ones(members, 1, channels))
+        shape = (members, 1, channels) + ((1, 1) if spatial else ())
+        self.dims = (1, 3, 4) if spatial else (1,)
+        self.weight = nn.Parameter(torch.ones(shape))
+        self.bias = nn.Parameter(torch.zeros(shape))
+        self.register_buffer("running_mean", torch.zeros(shape))
+        self.register_buffer("running_var", torch.ones(shape))
 
     def forward(self, x):
         if self.training:
-            var, mean = torch.var_mean(x, dim=1, keepdim=True, correction=0)
+            var, mean = torch.var_mean(x, dim=self.dims, keepdim=True, correction=0)
             with torch.no_grad():
-                n = x.shape[1]
+                n = x.numel() // (x.shape[0] * x.shape[2])
                 self.running_mean.lerp_(mean, self.momentum)
                 self.running_var.lerp_(var * (n / max(n - 1, 1)), self.momentum)
         else:
             mean, var = self.running_mean, self.running_var
         return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+
+    def member_running_var(self) -> torch.Tensor:
+        return self.running_var.reshape(self.running_var.shape[0], -1)
 
 
 class MemberDropout(nn.Module):

@@ -1,5 +1,7 @@
 """Dropout × BatchNorm (§27.1.7, §27.1.8 and its tip): the variance shift of Li et al. (CVPR 2019), the
-chapter's "keep them apart" advice, and the published remedies, on a 10-hidden-layer MLP on digits.
+chapter's "keep them apart" advice, and the published remedies, on a 10-hidden-layer MLP on digits (setting
+"full", which decides the claims) and a small CNN on digits (setting "cnn"), plus a wide, shallow MLP on a few
+hundred images for dropout against overfitting (setting "small").
 
 Each (configuration, drop rate) is one batched engine run over seeds. After training every member is measured:
 test accuracy, training-set accuracy in train mode and in eval mode, the variance shift at each BN layer, and
@@ -17,6 +19,7 @@ import torch
 from study.claims import INCONCLUSIVE, Claim, Verdict, all_of, interval_verdict
 from study.config import param
 from study.engine import data, device as devices
+from study.engine.convnets import CNNSpec, MemberCNN
 from study.engine.measure import reestimate_bn, train_mode_accuracy, variance_shift
 from study.engine.nets import MemberMLP, MLPSpec
 from study.engine.stats import mean_ci
@@ -62,6 +65,9 @@ class Params:
     small_epochs: int = param(100, min=1, max=2000)
     small_depth: int = param(2, min=1, max=40, help="hidden layers of the small-data net (C9)")
     small_width: int = param(256, min=4, max=4096, help="its width: wide enough to overfit a few hundred images")
+    cnn: bool = param(True, help="also run every configuration on a small CNN")
+    cnn_channels: list[int] = param([8, 16, 16, 16], min=1, max=512, help="3x3 conv blocks (pool after the 2nd)")
+    cnn_rates: list[float] = param([0.3], gt=0.0, max=0.9, help="drop rates for the CNN (it costs ~10x the MLP)")
     batch_size: int = param(32, min=1, max=1024)
     optimizer: str = param("momentum", choices=list(OPTIMIZERS))
     lr: float = param(0.02, gt=0, max=10)
@@ -71,13 +77,20 @@ class Params:
 def check_params(p: Params):
     if p.batch_size > p.small_train:
         raise ValueError(f"batch_size {p.batch_size} exceeds small_train {p.small_train}")
+    if p.cnn and len(p.cnn_channels) < 3:
+        raise ValueError(f"cnn_channels {p.cnn_channels}: the split placement needs at least 3 conv blocks")
 
 
-def spec_for(config: str, rate: float, p: Params, split, setting: str = "full") -> MLPSpec:
+def spec_for(config: str, rate: float, p: Params, split, setting: str = "full"):
+    noise = rate if config in NOISY else 0.0
+    if setting == "cnn":
+        blocks, head = CONFIGS[config](len(p.cnn_channels))
+        return CNNSpec(channels=tuple(p.cnn_channels), pool_after=(2,), d_out=split.n_classes, side=8,
+                       dropout=noise, blocks=tuple(blocks), head_dropout=head)
     depth, width = (p.depth, p.width) if setting == "full" else (p.small_depth, p.small_width)
     blocks, head = CONFIGS[config](depth)
     return MLPSpec(split.n_features, width, depth, split.n_classes, "relu",
-                   dropout=rate if config in NOISY else 0.0, blocks=tuple(blocks), head_dropout=head)
+                   dropout=noise, blocks=tuple(blocks), head_dropout=head)
 
 
 # --- run --------------------------------------------------------------------------------------------------------
@@ -88,16 +101,19 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
     full = data.digits(p.data_seed).to(dev)
     small = data.Split(full.x_train[: p.small_train], full.y_train[: p.small_train], full.x_val, full.y_val,
                        full.x_test, full.y_test)
-    jobs = [("full", c, r) for c in p.configs for r in (p.rates if c in NOISY else [0.0])]
+    nets = ["full"] + (["cnn"] if p.cnn else [])
+    rates = {"full": p.rates, "cnn": p.cnn_rates}
+    jobs = [(n, c, r) for n in nets for c in p.configs for r in (rates[n] if c in NOISY else [0.0])]
     jobs += [("small", c, r) for c in ("none", "dropout") if c in p.configs
              for r in (p.rates if c in NOISY else [0.0])]
     members, layers = [], []
     for j, (setting, config, rate) in enumerate(jobs, 1):
         t0 = time.perf_counter()
-        split = full if setting == "full" else small
+        split = small if setting == "small" else full
         seeds = list(range(p.seeds))
-        model = MemberMLP(spec_for(config, rate, p, split, setting), seeds, "he").to(dev)
-        epochs = p.epochs if setting == "full" else p.small_epochs
+        net = MemberCNN if setting == "cnn" else MemberMLP
+        model = net(spec_for(config, rate, p, split, setting), seeds, "he").to(dev)
+        epochs = p.small_epochs if setting == "small" else p.epochs
         tag = f"{setting}/{config}" + (f"-{rate:g}" if config in NOISY else "")
 
         def on_epoch(epoch, rec):
@@ -322,13 +338,18 @@ COLORS = {"none": "#7f7f7f", "bn": "#1f77b4", "dropout": "#2ca02c", "drop_bn": "
 
 def setup_text(p: dict, lang: str) -> str:
     if lang == "ja":
-        return (f"手書き数字で、幅 {p['width']}、隠れ層 {p['depth']} 層の ReLU 全結合網(He 初期化)を学習した。"
+        cnn = (f"同じ構成を、3×3 畳み込み {len(p['cnn_channels'])} ブロック(チャネル {', '.join(map(str, p['cnn_channels']))}"
+               f"、2 ブロック目の後に 2×2 プーリング)の小さな CNN でも比べた。") if p.get("cnn", True) else ""
+        return (f"手書き数字で、幅 {p['width']}、隠れ層 {p['depth']} 層の ReLU 全結合網(He 初期化)を学習した。" + cnn +
                 f"BN と Dropout の置き方を {len(p['configs'])} 通り、Dropout 率 {', '.join(map(str, p['rates']))} で"
                 f"比べ、各条件 {p['seeds']} シード、{p['optimizer']}(学習率 {p['lr']})で {p['epochs']} エポック。"
                 f"C9 のためには、訓練画像を {p['small_train']} 枚に減らし、過学習しやすい幅 {p['small_width']}、"
                 f"隠れ層 {p['small_depth']} 層の網を {p['small_epochs']} エポック学習した(Dropout は各隠れ層の後)。"
                 "分散シフトは、訓練中に BN が蓄えた分散(a)と、評価モードで訓練データを流し直して測った同じ層の入力の"
                 "分散(b)の比で、チャネル平均をとって max(a/b, b/a) と定義した。")
+    cnn = (f"The same placements were also run in a small CNN ({len(p['cnn_channels'])} 3×3 convolution blocks with "
+           f"{', '.join(map(str, p['cnn_channels']))} channels, 2×2 pooling after the second). ") \
+        if p.get("cnn", True) else ""
     return (f"A ReLU MLP (He init) with {p['depth']} hidden layers of width {p['width']} on the digits, with "
             f"{len(p['configs'])} placements of BN and Dropout at drop rates {', '.join(map(str, p['rates']))}; "
             f"{p['seeds']} seeds each, {p['optimizer']} (learning rate {p['lr']}), {p['epochs']} epochs. For C9 a net "
@@ -336,7 +357,7 @@ def setup_text(p: dict, lang: str) -> str:
             f"was trained on only {p['small_train']} training images for {p['small_epochs']} epochs. "
             "The variance shift compares, per BN layer, the variance BN accumulated during training (a) with the "
             "variance of the same layer's input re-measured in eval mode on the training data (b), averaged over "
-            "channels: max(a/b, b/a).")
+            "channels: max(a/b, b/a). " + cnn)
 
 
 def report(tables: dict, params: dict, lang: str) -> dict:
@@ -344,15 +365,15 @@ def report(tables: dict, params: dict, lang: str) -> dict:
 
     plots.setup_matplotlib()
     T = TEXT[lang]
-    figs = [(fig_shift(tables, T, lang), {"ja": "BN 層ごとの分散シフト(中央の Dropout 率、平均と 95% 区間、対数軸)。"
-                                                "点は第1層の理論値。",
-                                          "en": "Variance shift per BN layer (middle drop rate; mean and 95% interval; "
-                                                "log scale). Markers: theory for the first layer."}[lang]),
+    figs = [(fig_shift(tables, T, lang), {"ja": "BN 層ごとの分散シフト(左 MLP、右 CNN。中央の Dropout 率、平均と 95% "
+                                                "区間、対数軸)。星印は第1層の理論値。",
+                                          "en": "Variance shift per BN layer (left MLP, right CNN; middle drop rate; mean "
+                                                "and 95% interval; log scale). Stars: theory for the first layer."}[lang]),
             (fig_rate(tables, T, lang), {"ja": "Dropout 率とテスト正解率(平均と 95% 区間)。",
                                          "en": "Drop rate and test accuracy (mean and 95% interval)."}[lang]),
-            (fig_reestimate(tables, T, lang), {"ja": "BN 統計を評価モードで再推定する前後のテスト正解率(中央の率)。",
+            (fig_reestimate(tables, T, lang), {"ja": "BN 統計を評価モードで再推定する前後のテスト正解率(MLP、中央の率)。",
                                                "en": "Test accuracy before and after re-estimating BN statistics "
-                                                     "(middle rate)."}[lang]),
+                                                     "(MLP, middle rate)."}[lang]),
             (fig_small(tables, T, lang), {"ja": "少数データでの訓練・テスト正解率(C9)。",
                                           "en": "Training and test accuracy with few training images (C9)."}[lang])]
     return {"setup": setup_text(params, lang), "figures": [(f, c) for f, c in figs if f is not None],
@@ -368,45 +389,55 @@ def _fmt(v, clip=True):
     return f"{m:.3f} [{lo:.3f}, {hi:.3f}]" if math.isfinite(lo) else f"{m:.3f}"
 
 
+NETS = {"full": {"ja": "MLP", "en": "MLP"}, "cnn": {"ja": "CNN", "en": "CNN"}}
+
+
 def summary_table(t, lang) -> pd.DataFrame:
     m = t["members"]
-    m = m[m["setting"] == "full"]
+    m = m[m["setting"].isin(list(NETS))]
     rows = []
-    for (config, rate), g in m.groupby(["config", "rate"], sort=False):
-        rows.append({"config": LABEL[config][lang], "rate": f"{rate:g}" if config in NOISY else "–",
+    for (setting, config, rate), g in m.groupby(["setting", "config", "rate"], sort=False):
+        rows.append({"net": NETS[setting][lang], "config": LABEL[config][lang],
+                     "rate": f"{rate:g}" if config in NOISY else "–",
                      "test acc": _fmt(g["test_acc"]), "train acc (train mode)": _fmt(g["train_acc_train"]),
                      "train acc (eval mode)": _fmt(g["train_acc_eval"]),
                      "shift, BN 1": _fmt(g["shift_first"], clip=False) if g["shift_first"].notna().any() else "–",
                      "after BN re-estimation": _fmt(g["test_acc_reestimated"]) if g["shift_first"].notna().any() else "–"})
     df = pd.DataFrame(rows)
     if lang == "ja":
-        df = df.rename(columns={"config": "構成", "rate": "率", "test acc": "テスト正解率",
+        df = df.rename(columns={"net": "網", "config": "構成", "rate": "率", "test acc": "テスト正解率",
                                 "train acc (train mode)": "訓練正解率(訓練モード)",
                                 "train acc (eval mode)": "訓練正解率(評価モード)", "shift, BN 1": "シフト(BN 第1層)",
                                 "after BN re-estimation": "BN 再推定後"})
     return df
 
 
+def _panels(t, plt, height=3.6):
+    nets = [n for n in NETS if n in set(t["members"]["setting"])]
+    fig, axes = plt.subplots(1, len(nets), figsize=(3.6 * len(nets) + 0.8, height), squeeze=False)
+    return fig, list(zip(nets, axes[0]))
+
+
 def fig_shift(t, T, lang):
     import matplotlib.pyplot as plt
     from study.report.plots import band
 
-    lay = t["layers"]
     r = _mid_rate(t)
-    lay = lay[(lay["setting"] == "full") & (np.isclose(lay["rate"], r) | (lay["rate"] == 0))]
-    if lay.empty:
-        return None
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    for config, g in lay.groupby("config", sort=False):
-        s = g.groupby("bn_layer")["shift"].apply(lambda v: mean_ci(v.to_numpy())).apply(pd.Series)
-        band(ax, s.index, s[0], s[1], s[2], LABEL[config][lang], color=COLORS[config])
-    th = t["theory"]
-    for _, row in th[np.isclose(th["rate"], r)].iterrows():
-        if row["config"] in set(lay["config"]):
-            ax.plot([1], [row["predicted_shift"]], marker="*", ms=12, color=COLORS[row["config"]], ls="none")
-    ax.set_yscale("log")
-    ax.set(xlabel=T["layer"], ylabel=T["shift"])
-    ax.legend(fontsize=7, ncol=2)
+    fig, panels = _panels(t, plt)
+    for net, ax in panels:
+        lay = t["layers"]
+        lay = lay[(lay["setting"] == net) & (np.isclose(lay["rate"], r) | (lay["rate"] == 0))]
+        for config, g in lay.groupby("config", sort=False):
+            s = g.groupby("bn_layer")["shift"].apply(lambda v: mean_ci(v.to_numpy())).apply(pd.Series)
+            band(ax, s.index, s[0], s[1], s[2], LABEL[config][lang], color=COLORS[config])
+        th = t["theory"]
+        for _, row in th[np.isclose(th["rate"], r)].iterrows():
+            if row["config"] in set(lay["config"]):
+                ax.plot([1], [row["predicted_shift"]], marker="*", ms=12, color=COLORS[row["config"]], ls="none")
+        ax.set_yscale("log")
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        ax.set(xlabel=T["layer"], ylabel=T["shift"] if net == "full" else "", title=NETS[net][lang])
+    panels[0][1].legend(fontsize=6, ncol=1)
     fig.tight_layout()
     return fig
 
@@ -415,22 +446,22 @@ def fig_rate(t, T, lang):
     import matplotlib.pyplot as plt
     from study.report.plots import band
 
-    m = t["members"]
-    m = m[m["setting"] == "full"]
-    rates = sorted(r for r in set(m["rate"]) if r > 0)
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    for config, g in m.groupby("config", sort=False):
-        if config in NOISY:
-            s = g.groupby("rate")["test_acc"].apply(lambda v: mean_ci(v.to_numpy())).apply(pd.Series)
-            band(ax, s.index, s[0], s[1], s[2], LABEL[config][lang], color=COLORS[config])
-        else:
-            mean, lo, hi = mean_ci(g["test_acc"].to_numpy())
-            ax.axhline(mean, color=COLORS[config], ls="--", lw=1, label=LABEL[config][lang])
-            if math.isfinite(lo):
-                ax.axhspan(lo, hi, color=COLORS[config], alpha=0.12, lw=0)
-    ax.set_xticks(rates)
-    ax.set(xlabel=T["rate"], ylabel=T["acc"])
-    ax.legend(fontsize=7, ncol=2)
+    fig, panels = _panels(t, plt)
+    for net, ax in panels:
+        m = t["members"]
+        m = m[m["setting"] == net]
+        for config, g in m.groupby("config", sort=False):
+            if config in NOISY:
+                s = g.groupby("rate")["test_acc"].apply(lambda v: mean_ci(v.to_numpy())).apply(pd.Series)
+                band(ax, s.index, s[0], s[1], s[2], LABEL[config][lang], color=COLORS[config])
+            else:
+                mean, lo, hi = mean_ci(g["test_acc"].to_numpy())
+                ax.axhline(mean, color=COLORS[config], ls="--", lw=1, label=LABEL[config][lang])
+                if math.isfinite(lo):
+                    ax.axhspan(lo, hi, color=COLORS[config], alpha=0.12, lw=0)
+        ax.set_xticks(sorted(r for r in set(m["rate"]) if r > 0))
+        ax.set(xlabel=T["rate"], ylabel=T["acc"] if net == "full" else "", title=NETS[net][lang])
+    panels[0][1].legend(fontsize=6, ncol=1)
     fig.tight_layout()
     return fig
 
@@ -508,6 +539,16 @@ def questions(t, lang) -> list[str]:
                              f"{bn['test_acc'].mean():.3f}。この結果から、Dropout はネットワークのどこに置くべきだと言えるか。",
                        "en": f"The chapter's split placement reached {split['test_acc'].mean():.3f} test accuracy and BN "
                              f"only {bn['test_acc'].mean():.3f}. What does this say about where Dropout belongs?"}[lang])
+    if math.isfinite(r):
+        cm, cb = _sel(t, "cnn", config="drop_bn", rate=r), _sel(t, "cnn", config="bn")
+        mm, mb = _sel(t, config="drop_bn", rate=r), _sel(t, config="bn")
+        if not (cm.empty or cb.empty or mm.empty or mb.empty):
+            dc, dm = cm["test_acc"].mean() - cb["test_acc"].mean(), mm["test_acc"].mean() - mb["test_acc"].mean()
+            qs.append({"ja": f"BN の直前に Dropout を置いたときの BN のみとの差は、MLP で {dm * 100:+.1f} ポイント、CNN で "
+                             f"{dc * 100:+.1f} ポイントだった。章の注意は畳み込み網にもそのまま当てはまると言えるか。",
+                       "en": f"Dropout directly before BN changed accuracy against BN only by {dm * 100:+.1f} points in the "
+                             f"MLP and {dc * 100:+.1f} points in the CNN. Does the chapter's tip carry over to "
+                             "convolutional networks?"}[lang])
     small = _sel(t, "small")
     if not small.empty:
         gap = (small["train_acc_eval"] - small["test_acc"]).groupby(small["config"]).mean()
