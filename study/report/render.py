@@ -35,6 +35,12 @@ def _svg(fig) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def _table_html(df) -> str:
+    """Escaped HTML; a newline inside a cell (mean, then its interval) becomes a line break."""
+    html = df.to_html(index=False, escape=True, classes="results", border=0, na_rep="–")
+    return html.replace("\\n", "<br>")  # pandas writes a cell's newline as a literal backslash-n
+
+
 def _content(r: StudyResult, lang: str, glyph_warnings: list) -> dict:
     """What one study shows in one language (shared by both editions)."""
     m = r.module
@@ -55,8 +61,7 @@ def _content(r: StudyResult, lang: str, glyph_warnings: list) -> dict:
             content = m.report(r.tables, r.params, lang)
             content["figures"] = [(_svg(fig), cap) for fig, cap in content["figures"]]
         glyph_warnings += [str(w.message) for w in caught if "glyph" in str(w.message).lower()]
-        content["tables"] = [(df.to_html(index=False, escape=True, classes="results", border=0, na_rep="–"), cap)
-                             for df, cap in content["tables"]]
+        content["tables"] = [(_table_html(df), cap) for df, cap in content["tables"]]
         s.update(content)
         members = r.tables.get("members")
         s["diverged"] = bool(members is not None and "diverged" in members and members["diverged"].any())

@@ -391,7 +391,7 @@ def accuracy_table(t, lang) -> pd.DataFrame:
             col = f"{depth} 層" if lang == "ja" else f"{depth} layer{'s' * (depth > 1)}"
             mean, lo, hi = mean_ci(gd["test_acc"])
             lo, hi = max(lo, 0.0), min(hi, 1.0)  # accuracy lives in [0, 1]; the t-interval does not know that
-            row[col] = f"{mean:.3f} [{lo:.3f}, {hi:.3f}]" if math.isfinite(lo) else f"{mean:.3f}"
+            row[col] = f"{mean:.3f}\n[{lo:.3f},\u00a0{hi:.3f}]" if math.isfinite(lo) else f"{mean:.3f}"
             if gd["diverged"].any():
                 row[col] += " †"
         rows.append(row)

@@ -47,7 +47,7 @@ LABEL = {
     "dropout": {"ja": "Dropout のみ", "en": "Dropout only"},
     "drop_bn": {"ja": "Dropout→BN(a)", "en": "Dropout→BN (a)"},
     "bn_drop": {"ja": "BN→ReLU→Dropout(b)", "en": "BN→ReLU→Dropout (b)"},
-    "split": {"ja": "分離(BN 1–8、Dropout 9–10)", "en": "split (BN 1–8, Dropout 9–10)"},
+    "split": {"ja": "分離(BN が前、Dropout は最後の 2 層)", "en": "split (BN first, Dropout in the last 2)"},
     "drop_after_bn": {"ja": "全 BN の後に Dropout 1 つ", "en": "one Dropout after all BN"},
     "uout": {"ja": "Uout→BN", "en": "Uout→BN"},
 }
@@ -366,9 +366,10 @@ def report(tables: dict, params: dict, lang: str) -> dict:
     plots.setup_matplotlib()
     T = TEXT[lang]
     figs = [(fig_shift(tables, T, lang), {"ja": "BN 層ごとの分散シフト(左 MLP、右 CNN。中央の Dropout 率、平均と 95% "
-                                                "区間、対数軸)。星印は第1層の理論値。",
+                                                "区間)。1 ならシフトなし。星印は第1層の理論値。",
                                           "en": "Variance shift per BN layer (left MLP, right CNN; middle drop rate; mean "
-                                                "and 95% interval; log scale). Stars: theory for the first layer."}[lang]),
+                                                "and 95% interval); 1 means no shift. Stars: theory for the first "
+                                                "layer."}[lang]),
             (fig_rate(tables, T, lang), {"ja": "Dropout 率とテスト正解率(平均と 95% 区間)。",
                                          "en": "Drop rate and test accuracy (mean and 95% interval)."}[lang]),
             (fig_reestimate(tables, T, lang), {"ja": "BN 統計を評価モードで再推定する前後のテスト正解率(MLP、中央の率)。",
@@ -386,7 +387,7 @@ def _fmt(v, clip=True):
     m, lo, hi = mean_ci(v)
     if clip:  # accuracies live in [0, 1]; the t-interval does not know that
         lo, hi = max(lo, 0.0), min(hi, 1.0)
-    return f"{m:.3f} [{lo:.3f}, {hi:.3f}]" if math.isfinite(lo) else f"{m:.3f}"
+    return f"{m:.3f}\n[{lo:.3f},\u00a0{hi:.3f}]" if math.isfinite(lo) else f"{m:.3f}"
 
 
 NETS = {"full": {"ja": "MLP", "en": "MLP"}, "cnn": {"ja": "CNN", "en": "CNN"}}
@@ -399,7 +400,7 @@ def summary_table(t, lang) -> pd.DataFrame:
     for (setting, config, rate), g in m.groupby(["setting", "config", "rate"], sort=False):
         rows.append({"net": NETS[setting][lang], "config": LABEL[config][lang],
                      "rate": f"{rate:g}" if config in NOISY else "–",
-                     "test acc": _fmt(g["test_acc"]), "train acc (train mode)": _fmt(g["train_acc_train"]),
+                     "test acc": _fmt(g["test_acc"]) + (" †" if g["diverged"].any() else ""), "train acc (train mode)": _fmt(g["train_acc_train"]),
                      "train acc (eval mode)": _fmt(g["train_acc_eval"]),
                      "shift, BN 1": _fmt(g["shift_first"], clip=False) if g["shift_first"].notna().any() else "–",
                      "after BN re-estimation": _fmt(g["test_acc_reestimated"]) if g["shift_first"].notna().any() else "–"})
@@ -414,7 +415,7 @@ def summary_table(t, lang) -> pd.DataFrame:
 
 def _panels(t, plt, height=3.6):
     nets = [n for n in NETS if n in set(t["members"]["setting"])]
-    fig, axes = plt.subplots(1, len(nets), figsize=(3.6 * len(nets) + 0.8, height), squeeze=False)
+    fig, axes = plt.subplots(1, len(nets), figsize=(3.6 * len(nets) + 0.8, height + 1.0), squeeze=False)
     return fig, list(zip(nets, axes[0]))
 
 
@@ -434,11 +435,15 @@ def fig_shift(t, T, lang):
         for _, row in th[np.isclose(th["rate"], r)].iterrows():
             if row["config"] in set(lay["config"]):
                 ax.plot([1], [row["predicted_shift"]], marker="*", ms=12, color=COLORS[row["config"]], ls="none")
-        ax.set_yscale("log")
         ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
         ax.set(xlabel=T["layer"], ylabel=T["shift"] if net == "full" else "", title=NETS[net][lang])
-    panels[0][1].legend(fontsize=6, ncol=1)
-    fig.tight_layout()
+    return _legend_below(fig, panels)
+
+
+def _legend_below(fig, panels):
+    handles, labels = panels[0][1].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.2, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False)
     return fig
 
 
@@ -461,9 +466,7 @@ def fig_rate(t, T, lang):
                     ax.axhspan(lo, hi, color=COLORS[config], alpha=0.12, lw=0)
         ax.set_xticks(sorted(r for r in set(m["rate"]) if r > 0))
         ax.set(xlabel=T["rate"], ylabel=T["acc"] if net == "full" else "", title=NETS[net][lang])
-    panels[0][1].legend(fontsize=6, ncol=1)
-    fig.tight_layout()
-    return fig
+    return _legend_below(fig, panels)
 
 
 def fig_reestimate(t, T, lang):
