@@ -186,8 +186,9 @@ def main(repeats: int = 5, out: Path = Path("reports"), quick_profile: str = "qu
     print("(c) threads …", flush=True)
     lines += ["## (c) Intra-op threads for the engine (Adam, seconds per run)", "",
               "| threads | members | seconds |", "|---|---|---|", *threads_section(repeats), "",
-              "The runner gives each notebook process one thread on CPU and runs studies in parallel processes "
-              "instead (workers = cores).", ""]
+              "The runner runs studies in parallel processes (workers = cores) and gives each notebook process "
+              "cores // running workers intra-op threads: one each when studies run side by side, all cores for a "
+              "study that runs alone.", ""]
 
     print(f"(d) profile '{quick_profile}' cold and warm …", flush=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

@@ -99,20 +99,20 @@ def main(argv=None) -> int:
                        help="profile name (smoke, quick, full) or path to a YAML file (default: quick)")
         return p
 
-    for name, fn, help in [("run", cmd_run, "execute the studies' notebooks and log them to MLflow"),
-                           ("report", cmd_report, "run, then render")]:
-        p = add(name, fn, help)
+    def running(p):
         p.add_argument("--force", action="store_true", help="re-run even when a cached run matches")
         p.add_argument("--notebooks", default=str(Path(__file__).parent / "notebooks"),
                        help="folder holding <study>.ipynb (default: the package's notebooks)")
-    for name, fn, help in [("render", cmd_render, "render the reports from MLflow without running anything"),
-                           ("report", None, None)]:
-        if fn is None:
-            p = sub.choices["report"]
-        else:
-            p = add(name, fn, help)
+
+    def rendering(p):
         p.add_argument("--out", default="reports", help="output folder (default: reports)")
         p.add_argument("--no-pdf", action="store_true", help="write HTML only")
+
+    running(add("run", cmd_run, "execute the studies' notebooks and log them to MLflow"))
+    rendering(add("render", cmd_render, "render the reports from MLflow without running anything"))
+    report = add("report", cmd_report, "run, then render")
+    running(report)
+    rendering(report)
     add("list", cmd_list, "list studies, profiles and their latest runs")
     p = add("ui", cmd_ui, "serve the MLflow UI for the project's store on 127.0.0.1")
     p.add_argument("--port", type=int, default=5000)

@@ -18,6 +18,7 @@ from study.engine import data, device as devices
 from study.engine.measure import decay_per_layer, derivative_on_grid, layer_gradients
 from study.engine.nets import ACTIVATIONS, INIT_SCHEMES, MemberMLP, MLPSpec
 from study.engine.stats import mean_ci
+from study.prompts import disagreement_question
 from study.engine.train import OPTIMIZERS, TrainSpec, evaluate, train
 
 NAME = "depth_gradient"
@@ -517,6 +518,9 @@ def questions(t, lang) -> list[str]:
                          "勾配消失のどの原因に効き、どの原因には効かないのだろうか。",
                    "en": f"The {deep}-layer sigmoid nets averaged {a:.2f} test accuracy without BN and {b:.2f} with "
                          "it. Which cause of vanishing gradients does BN address, and which does it leave alone?"}[lang])
+    q = disagreement_question(m, ["activation", "init", "depth", "batchnorm"], lang)
+    if q:
+        qs.append(q)
     return qs
 
 

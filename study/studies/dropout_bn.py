@@ -23,6 +23,7 @@ from study.engine.convnets import CNNSpec, MemberCNN
 from study.engine.measure import reestimate_bn, train_mode_accuracy, variance_shift
 from study.engine.nets import MemberMLP, MLPSpec
 from study.engine.stats import mean_ci
+from study.prompts import disagreement_question
 from study.engine.train import OPTIMIZERS, TrainSpec, evaluate, train
 
 NAME = "dropout_bn"
@@ -561,6 +562,9 @@ def questions(t, lang) -> list[str]:
                        "en": f"With few training images the train–test accuracy gap was {gap['none']:.3f} without Dropout "
                              f"and {gap['dropout']:.3f} with it (all rates). Where does the 'ensemble-like effect' show "
                              "in these numbers?"}[lang])
+    q = disagreement_question(t["members"], ["setting", "config", "rate"], lang)
+    if q:
+        qs.append(q)
     return qs
 
 
