@@ -49,6 +49,19 @@ def all_of(*verdicts: str) -> str:
     return NOT_SUPPORTED if NOT_SUPPORTED in verdicts else INCONCLUSIVE
 
 
+def missing(cid: str, what: str) -> Verdict:
+    """The verdict when a profile's grid lacks what a claim needs."""
+    return Verdict(cid, INCONCLUSIVE, {}, {"ja": f"この設定の格子には判定に必要な条件({what})がない。",
+                                          "en": f"The grid of this profile lacks what the claim needs ({what})."})
+
+
+def points(m: float, lo: float, hi: float) -> str:
+    """A difference of accuracies in percentage points with its 95% interval."""
+    if not math.isfinite(lo):
+        return f"{m * 100:+.1f} pt (n<2)"
+    return f"{m * 100:+.1f} pt [{lo * 100:+.1f}, {hi * 100:+.1f}]"
+
+
 def talking_point(claim: Claim, verdict: dict | None, lang: str) -> str | None:
     """An instructor's prompt for a claim the data did not plainly support."""
     if not verdict or verdict["verdict"] == SUPPORTED:

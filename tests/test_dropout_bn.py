@@ -4,7 +4,14 @@ import torch
 
 from study.engine.data import digits
 from study.engine.measure import reestimate_bn, variance_shift
-from study.engine.nets import Activation, MemberBatchNorm, MemberDropout, MemberMLP, MemberUout, MLPSpec
+from study.engine.nets import (
+    Activation,
+    MemberBatchNorm,
+    MemberDropout,
+    MemberMLP,
+    MemberUout,
+    MLPSpec,
+)
 from study.studies import dropout_bn
 
 

@@ -9,8 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from study.engine.nets import (BLOCK_OPS, Activation, MemberBatchNorm, MemberDropout, MemberLinear, MemberUout,
-                               init_std)
+from study.engine.nets import (
+    BLOCK_OPS,
+    MemberDropout,
+    MemberLinear,
+    MemberNet,
+    block_op,
+    init_std,
+)
 
 
 class MemberConv2d(nn.Module):
@@ -59,7 +65,7 @@ class CNNSpec:
         return out
 
 
-class MemberCNN(nn.Module):
+class MemberCNN(MemberNet):
     def __init__(self, spec: CNNSpec, seeds: list[int], inits: list[str] | str = "he"):
         super().__init__()
         m = len(seeds)
@@ -70,15 +76,8 @@ class MemberCNN(nn.Module):
         chans = (spec.in_channels, *spec.channels)
         self.convs = nn.ModuleList(MemberConv2d(m, a, b, bias=layout[l][:1] != ["bn"])
                                    for l, (a, b) in enumerate(zip(chans[:-1], chans[1:])))
-
-        def op(name, l):
-            if name == "bn":
-                return MemberBatchNorm(m, spec.channels[l], spatial=True)
-            if name == "act":
-                return Activation(spec.activation)
-            return (MemberDropout if name == "drop" else MemberUout)(spec.dropout, stream=l)
-
-        self.blocks = nn.ModuleList(nn.ModuleList(op(name, l) for name in ops) for l, ops in enumerate(layout))
+        self.blocks = nn.ModuleList(nn.ModuleList(block_op(name, m, spec.channels[l], spec, l, spatial=True)
+                                                  for name in ops) for l, ops in enumerate(layout))
         side = spec.side // 2 ** len(spec.pool_after)
         self.flat = spec.channels[-1] * side * side
         self.head = MemberDropout(spec.dropout, stream=spec.depth) if spec.head_dropout else None
@@ -96,13 +95,6 @@ class MemberCNN(nn.Module):
             w = torch.randn(self.flat, self.spec.d_out, generator=g) * init_std(scheme, self.flat, self.spec.d_out)
             self.out.weight[k].copy_(w)
 
-    @property
-    def members(self) -> int:
-        return self.seeds.numel()
-
-    def norms(self) -> list[MemberBatchNorm]:
-        return [m for m in self.modules() if isinstance(m, MemberBatchNorm)]
-
     def forward(self, x, record: bool = False):
         """x: flattened images (B, side*side*in_channels), shared, or (M, B, ...) per member."""
         if x.dim() == 2:
@@ -111,18 +103,7 @@ class MemberCNN(nn.Module):
         h = x.reshape(self.members, x.shape[1], s.in_channels, s.side, s.side)
         rec = {"pre": [], "hidden": [], "bn_in": []} if record else None
         for l, (conv, ops) in enumerate(zip(self.convs, self.blocks)):
-            h = conv(h)
-            for op in ops:
-                if isinstance(op, Activation):
-                    if record:
-                        rec["pre"].append(h)
-                    h = op(h)
-                elif isinstance(op, MemberBatchNorm):
-                    if record:
-                        rec["bn_in"].append(h)
-                    h = op(h)
-                else:
-                    h = op(h, self.seeds)
+            h = self.run_block(ops, conv(h), rec)
             if l + 1 in s.pool_after:
                 h = max_pool(h)
             if record:

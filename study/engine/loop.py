@@ -9,7 +9,7 @@ from torch import nn
 
 from study.engine import rng
 from study.engine.convnets import MemberCNN
-from study.engine.nets import ACTIVATIONS, MemberMLP
+from study.engine.nets import ACTIVATIONS
 from study.engine.train import make_optimizer, member_batches
 
 

@@ -143,7 +143,42 @@ class MLPSpec:
                 for l in range(self.depth)]
 
 
-class MemberMLP(nn.Module):
+def block_op(name: str, members: int, channels: int, spec, stream: int, spatial: bool = False) -> nn.Module:
+    """One operation of a block layout ("bn", "act", "drop", "uout") for `members` members."""
+    if name == "bn":
+        return MemberBatchNorm(members, channels, spatial=spatial)
+    if name == "act":
+        return Activation(spec.activation)
+    return (MemberDropout if name == "drop" else MemberUout)(spec.dropout, stream=stream)
+
+
+class MemberNet(nn.Module):
+    """What the member MLP and CNN share: the member count, their BN layers, and running one block's ops."""
+
+    @property
+    def members(self) -> int:
+        return self.seeds.numel()
+
+    def norms(self) -> list[MemberBatchNorm]:
+        return [m for m in self.modules() if isinstance(m, MemberBatchNorm)]
+
+    def run_block(self, ops, h, rec):
+        """Apply a block's ops after its affine/conv layer; with rec, keep the activation's and BN's inputs."""
+        for op in ops:
+            if isinstance(op, Activation):
+                if rec is not None:
+                    rec["pre"].append(h)
+                h = op(h)
+            elif isinstance(op, MemberBatchNorm):
+                if rec is not None:
+                    rec["bn_in"].append(h)
+                h = op(h)
+            else:
+                h = op(h, self.seeds)
+        return h
+
+
+class MemberMLP(MemberNet):
     def __init__(self, spec: MLPSpec, seeds: list[int], inits: list[str] | str = "he"):
         super().__init__()
         if spec.activation not in ACTIVATIONS:
@@ -162,15 +197,8 @@ class MemberMLP(nn.Module):
             MemberLinear(m, a, b, bias=not (l < spec.depth and layout[l][:1] == ["bn"]))
             for l, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))
         )
-
-        def op(name, l):
-            if name == "bn":
-                return MemberBatchNorm(m, spec.width)
-            if name == "act":
-                return Activation(spec.activation)
-            return (MemberDropout if name == "drop" else MemberUout)(spec.dropout, stream=l)
-
-        self.blocks = nn.ModuleList(nn.ModuleList(op(name, l) for name in ops) for l, ops in enumerate(layout))
+        self.blocks = nn.ModuleList(nn.ModuleList(block_op(name, m, spec.width, spec, l) for name in ops)
+                                    for l, ops in enumerate(layout))
         self.head = MemberDropout(spec.dropout, stream=spec.depth) if spec.head_dropout else None
         self._initialise(seeds, inits)
 
@@ -184,13 +212,6 @@ class MemberMLP(nn.Module):
                 w = torch.randn(d_in, d_out, generator=g) * init_std(scheme, d_in, d_out)
                 lin.weight[k].copy_(w)
 
-    @property
-    def members(self) -> int:
-        return self.seeds.numel()
-
-    def norms(self) -> list[MemberBatchNorm]:
-        return [m for m in self.modules() if isinstance(m, MemberBatchNorm)]
-
     def forward(self, x, record: bool = False):
         """x: (M, B, D) or (B, D) shared by all members. With record=True also returns a dict of per-block
         lists: "pre" (the activation's input z_l), "hidden" (the block's output h_l, which keeps its gradient)
@@ -200,18 +221,7 @@ class MemberMLP(nn.Module):
         rec = {"pre": [], "hidden": [], "bn_in": []} if record else None
         h = x
         for lin, ops in zip(self.linears[:-1], self.blocks):
-            h = lin(h)
-            for op in ops:
-                if isinstance(op, Activation):
-                    if record:
-                        rec["pre"].append(h)
-                    h = op(h)
-                elif isinstance(op, MemberBatchNorm):
-                    if record:
-                        rec["bn_in"].append(h)
-                    h = op(h)
-                else:
-                    h = op(h, self.seeds)
+            h = self.run_block(ops, lin(h), rec)
             if record:
                 if h.requires_grad:
                     h.retain_grad()

@@ -12,14 +12,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from study.claims import INCONCLUSIVE, Claim, Verdict, all_of, interval_verdict
+from study.claims import Claim, Verdict, all_of, interval_verdict, missing, points
 from study.config import param
-from study.engine import data, device as devices
+from study.engine import data
+from study.engine import device as devices
 from study.engine.measure import decay_per_layer, derivative_on_grid, layer_gradients
 from study.engine.nets import ACTIVATIONS, INIT_SCHEMES, MemberMLP, MLPSpec
 from study.engine.stats import mean_ci
-from study.prompts import disagreement_question
 from study.engine.train import OPTIMIZERS, TrainSpec, evaluate, train
+from study.prompts import disagreement_question
 
 NAME = "depth_gradient"
 ORDER = 10
@@ -184,7 +185,7 @@ def _init_for(t, act):
 def decide_c1(t) -> Verdict:
     d = t["derivative"][t["derivative"]["activation"] == "sigmoid"]
     if d.empty:
-        return _missing("C1", "sigmoid")
+        return missing("C1", "sigmoid")
     i = d["derivative"].idxmax()
     peak, at = float(d.loc[i, "derivative"]), round(float(d.loc[i, "x"]), 6) + 0.0  # + 0.0 turns -0.0 into 0.0
     dec = _pick(t, activation="sigmoid", phase="init", batchnorm=False)
@@ -204,7 +205,7 @@ def decide_c2(t) -> Verdict:
     init = _init_for(t, "sigmoid")
     r = _pick(t, activation="sigmoid", init=init, batchnorm=False, depth=deep, phase="init")
     if r.empty or deep < 2:
-        return _missing("C2", "sigmoid, depth >= 2")
+        return missing("C2", "sigmoid, depth >= 2")
     lr_m, lr_lo, lr_hi = mean_ci(np.log10(r["first_last_ratio"].to_numpy()))
     acc_m, acc_lo, acc_hi = _paired_diff(_pick(t, activation="sigmoid", init=init, batchnorm=False, depth=shallow),
                                          _pick(t, activation="sigmoid", init=init, batchnorm=False, depth=deep),
@@ -215,11 +216,11 @@ def decide_c2(t) -> Verdict:
          "acc_drop": acc_m, "acc_drop_lo": acc_lo, "acc_drop_hi": acc_hi}
     return Verdict("C2", v, n, {
         "ja": f"シグモイド({init} 初期化)、{deep} 層: 第1層と最終隠れ層の重み勾配の比は {_r(n, 'first_last_ratio')}"
-              f"(基準 < {RATIO_MAX})。{shallow} 層からの正解率の低下は {_pp(acc_m, acc_lo, acc_hi)}"
+              f"(基準 < {RATIO_MAX})。{shallow} 層からの正解率の低下は {points(acc_m, acc_lo, acc_hi)}"
               f"(基準 > {ACC_GAP * 100:.0f} ポイント)。",
         "en": f"Sigmoid ({init} init), {deep} layers: first/last hidden-layer weight-gradient ratio "
               f"{_r(n, 'first_last_ratio')} (rule: < {RATIO_MAX}). Test-accuracy drop from {shallow} layer(s): "
-              f"{_pp(acc_m, acc_lo, acc_hi)} (rule: > {ACC_GAP * 100:.0f} points)."})
+              f"{points(acc_m, acc_lo, acc_hi)} (rule: > {ACC_GAP * 100:.0f} points)."})
 
 
 def decide_c3(t) -> Verdict:
@@ -228,7 +229,7 @@ def decide_c3(t) -> Verdict:
     relu = _pick(t, activation="relu", init=ri, batchnorm=False, depth=deep)
     sig = _pick(t, activation="sigmoid", init=si, batchnorm=False, depth=deep)
     if relu.empty or sig.empty:
-        return _missing("C3", "relu and sigmoid")
+        return missing("C3", "relu and sigmoid")
     m, lo, hi = _paired_diff(relu, sig, "test_acc")
     rr = _pick(t, activation="relu", init=ri, batchnorm=False, depth=deep, phase="init")
     sr = _pick(t, activation="sigmoid", init=si, batchnorm=False, depth=deep, phase="init")
@@ -239,9 +240,9 @@ def decide_c3(t) -> Verdict:
     n = {"depth": deep, "acc_gain": m, "acc_gain_lo": lo, "acc_gain_hi": hi,
          "log10_ratio_gain": rm, "log10_ratio_gain_lo": rlo, "log10_ratio_gain_hi": rhi}
     return Verdict("C3", v, n, {
-        "ja": f"{deep} 層で ReLU({ri})はシグモイド({si})より正解率が {_pp(m, lo, hi)} 高い(基準 > "
+        "ja": f"{deep} 層で ReLU({ri})はシグモイド({si})より正解率が {points(m, lo, hi)} 高い(基準 > "
               f"{ACC_GAP * 100:.0f} ポイント)。第1層/最終層の勾配比は log10 で {_num(rm, rlo, rhi)} 大きい(基準 > 0)。",
-        "en": f"At {deep} layers ReLU ({ri}) beats sigmoid ({si}) by {_pp(m, lo, hi)} test accuracy (rule: > "
+        "en": f"At {deep} layers ReLU ({ri}) beats sigmoid ({si}) by {points(m, lo, hi)} test accuracy (rule: > "
               f"{ACC_GAP * 100:.0f} points); its first/last gradient ratio is larger by {_num(rm, rlo, rhi)} "
               f"in log10 (rule: > 0)."})
 
@@ -249,7 +250,7 @@ def decide_c3(t) -> Verdict:
 def decide_c4(t) -> Verdict:
     deep = _deep(t)
     if set(t["members"]["batchnorm"]) != {False, True}:
-        return _missing("C4", "batchnorm: [false, true]")
+        return missing("C4", "batchnorm: [false, true]")
     results, n = [], {"depth": deep}
     for act in sorted(set(t["members"]["activation"])):
         init = _init_for(t, act)
@@ -261,8 +262,8 @@ def decide_c4(t) -> Verdict:
     rescue = max((interval_verdict(lo, hi, ACC_GAP) for _, _, m, lo, hi in results),
                  key=["not supported", "inconclusive", "supported"].index)
     v = all_of(rescue, *(r[1] for r in results))
-    parts_ja = "、".join(f"{a} {_pp(m, lo, hi)}" for a, _, m, lo, hi in results)
-    parts_en = ", ".join(f"{a} {_pp(m, lo, hi)}" for a, _, m, lo, hi in results)
+    parts_ja = "、".join(f"{a} {points(m, lo, hi)}" for a, _, m, lo, hi in results)
+    parts_en = ", ".join(f"{a} {points(m, lo, hi)}" for a, _, m, lo, hi in results)
     return Verdict("C4", v, n, {
         "ja": f"{deep} 層で BN を入れたときの正解率の変化: {parts_ja}。基準: どの活性化でも {ACC_GAP * 100:.0f} "
               f"ポイントを超えて悪化せず、少なくとも一つで {ACC_GAP * 100:.0f} ポイントを超えて改善。",
@@ -270,15 +271,8 @@ def decide_c4(t) -> Verdict:
               f"more than {ACC_GAP * 100:.0f} points and at least one gains more than {ACC_GAP * 100:.0f}."})
 
 
-def _missing(cid, what):
-    return Verdict(cid, INCONCLUSIVE, {}, {"ja": f"この設定の格子には判定に必要な条件({what})がない。",
-                                          "en": f"The grid lacks what this claim needs ({what})."})
 
 
-def _pp(m, lo, hi):
-    if not math.isfinite(lo):
-        return f"{m * 100:+.1f} pt (n<2)"
-    return f"{m * 100:+.1f} pt [{lo * 100:+.1f}, {hi * 100:+.1f}]"
 
 
 def _num(m, lo, hi):
@@ -418,6 +412,7 @@ def fig_derivative(t, L):
 
 def fig_gradients(t, L):
     import matplotlib.pyplot as plt
+
     from study.report.plots import band
 
     lay = t["layers"]
@@ -446,6 +441,7 @@ def fig_gradients(t, L):
 
 def fig_accuracy(t, L):
     import matplotlib.pyplot as plt
+
     from study.report.plots import band
 
     m = t["members"]
@@ -467,6 +463,7 @@ def fig_accuracy(t, L):
 
 def fig_spread(t, L):
     import matplotlib.pyplot as plt
+
     from study.report.plots import band
 
     lay = t["layers"]

@@ -16,15 +16,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from study.claims import INCONCLUSIVE, Claim, Verdict, all_of, interval_verdict
+from study.claims import Claim, Verdict, all_of, interval_verdict, missing, points
 from study.config import param
-from study.engine import data, device as devices
+from study.engine import data
+from study.engine import device as devices
 from study.engine.convnets import CNNSpec, MemberCNN
 from study.engine.measure import reestimate_bn, train_mode_accuracy, variance_shift
 from study.engine.nets import MemberMLP, MLPSpec
 from study.engine.stats import mean_ci
-from study.prompts import disagreement_question
 from study.engine.train import OPTIMIZERS, TrainSpec, evaluate, train
+from study.prompts import disagreement_question
 
 NAME = "dropout_bn"
 ORDER = 20
@@ -194,20 +195,15 @@ def _diff(a, b, col="test_acc"):
     return mean_ci((j[f"{col}_a"] - j[f"{col}_b"]).to_numpy())
 
 
-def _pp(m, lo, hi):
-    return f"{m * 100:+.1f} pt [{lo * 100:+.1f}, {hi * 100:+.1f}]" if math.isfinite(lo) else f"{m * 100:+.1f} pt (n<2)"
 
 
-def _missing(cid, what):
-    return Verdict(cid, INCONCLUSIVE, {}, {"ja": f"判定に必要な条件({what})がこの設定にない。",
-                                          "en": f"This profile lacks what the claim needs ({what})."})
 
 
 def decide_c9(t) -> Verdict:
     r = _mid_rate(t)
     none, drop = _sel(t, "small", config="none"), _sel(t, "small", config="dropout", rate=r)
     if none.empty or drop.empty:
-        return _missing("C9", "small-data none and dropout")
+        return missing("C9", "small-data none and dropout")
     g, glo, ghi = _diff(drop, none)
     gap = lambda d: d.assign(gap=d["train_acc_eval"] - d["test_acc"])  # noqa: E731
     d, dlo, dhi = _diff(gap(drop), gap(none), "gap")
@@ -215,10 +211,10 @@ def decide_c9(t) -> Verdict:
     n = {"rate": r, "acc_gain": g, "acc_gain_lo": glo, "acc_gain_hi": ghi, "gap_change": d, "gap_change_lo": dlo,
          "gap_change_hi": dhi, "train_images": int(t["members"].query("setting == 'small'").shape[0] and r)}
     return Verdict("C9", v, n, {
-        "ja": f"少数データで Dropout(率 {r:g})は正解率を {_pp(g, glo, ghi)} 変え、訓練とテストの差を "
-              f"{_pp(d, dlo, dhi)} 変えた(基準: 正解率の変化 > 0 かつ差の変化 < 0)。",
-        "en": f"With few training images, Dropout (rate {r:g}) changed test accuracy by {_pp(g, glo, ghi)} and the "
-              f"train–test gap by {_pp(d, dlo, dhi)} (rule: accuracy change > 0 and gap change < 0)."})
+        "ja": f"少数データで Dropout(率 {r:g})は正解率を {points(g, glo, ghi)} 変え、訓練とテストの差を "
+              f"{points(d, dlo, dhi)} 変えた(基準: 正解率の変化 > 0 かつ差の変化 < 0)。",
+        "en": f"With few training images, Dropout (rate {r:g}) changed test accuracy by {points(g, glo, ghi)} and the "
+              f"train–test gap by {points(d, dlo, dhi)} (rule: accuracy change > 0 and gap change < 0)."})
 
 
 def _first_shift(t, config, rate):
@@ -232,16 +228,16 @@ def decide_c10(t) -> Verdict:
     r = _mid_rate(t)
     mixed, bn = _sel(t, config="drop_bn", rate=r), _sel(t, config="bn")
     if mixed.empty or bn.empty:
-        return _missing("C10", "drop_bn and bn")
+        return missing("C10", "drop_bn and bn")
     m, lo, hi = _diff(mixed, bn)
     s, slo, shi = _first_shift(t, "drop_bn", r)
     v = all_of(interval_verdict(lo, hi, 0.0, above=False), interval_verdict(slo, shi, 1.0))
     n = {"rate": r, "acc_change": m, "acc_change_lo": lo, "acc_change_hi": hi, "shift": s, "shift_lo": slo,
          "shift_hi": shi, "predicted_shift": 1 / (1 - r)}
     return Verdict("C10", v, n, {
-        "ja": f"Dropout(率 {r:g})を各 BN の直前に置くと、BN のみに比べ正解率が {_pp(m, lo, hi)} 変わった。第1 BN 層の"
+        "ja": f"Dropout(率 {r:g})を各 BN の直前に置くと、BN のみに比べ正解率が {points(m, lo, hi)} 変わった。第1 BN 層の"
               f"分散シフトは {s:.2f} [{slo:.2f}, {shi:.2f}](理論値 {1 / (1 - r):.2f})。基準: 正解率の変化 < 0 かつシフト > 1。",
-        "en": f"Dropout (rate {r:g}) directly before every BN changed test accuracy by {_pp(m, lo, hi)} against BN "
+        "en": f"Dropout (rate {r:g}) directly before every BN changed test accuracy by {points(m, lo, hi)} against BN "
               f"only. Variance shift at the first BN layer: {s:.2f} [{slo:.2f}, {shi:.2f}] (theory "
               f"{1 / (1 - r):.2f}). Rule: accuracy change < 0 and shift > 1."})
 
@@ -250,15 +246,15 @@ def decide_c11(t) -> Verdict:
     r = _mid_rate(t)
     split, bn = _sel(t, config="split", rate=r), _sel(t, config="bn")
     if split.empty or bn.empty:
-        return _missing("C11", "split and bn")
+        return missing("C11", "split and bn")
     m, lo, hi = _diff(split, bn)
     s, slo, shi = mean_ci(split["shift_max"].to_numpy())
     v = interval_verdict(lo, hi, -ACC_MARGIN)
     n = {"rate": r, "acc_change": m, "acc_change_lo": lo, "acc_change_hi": hi, "max_shift": s}
     return Verdict("C11", v, n, {
-        "ja": f"分離配置(率 {r:g})は BN のみに比べ正解率が {_pp(m, lo, hi)}(基準: −{ACC_MARGIN * 100:.0f} ポイントより上)。"
+        "ja": f"分離配置(率 {r:g})は BN のみに比べ正解率が {points(m, lo, hi)}(基準: −{ACC_MARGIN * 100:.0f} ポイントより上)。"
               f"その BN 層の最大分散シフトは {s:.3f}。",
-        "en": f"The split placement (rate {r:g}) changed test accuracy by {_pp(m, lo, hi)} against BN only (rule: "
+        "en": f"The split placement (rate {r:g}) changed test accuracy by {points(m, lo, hi)} against BN only (rule: "
               f"above −{ACC_MARGIN * 100:.0f} point). Largest variance shift among its BN layers: {s:.3f}."})
 
 
@@ -271,7 +267,7 @@ def decide_c12(t) -> Verdict:
     r = _mid_rate(t)
     mixed = _sel(t, config="drop_bn", rate=r)
     if mixed.empty:
-        return _missing("C12", "drop_bn")
+        return missing("C12", "drop_bn")
     parts, n, words = [], {"rate": r}, {"ja": [], "en": []}
     remedies = [("drop_after_bn", _sel(t, config="drop_after_bn", rate=r), "test_acc"),
                 ("uout", _sel(t, config="uout", rate=r), "test_acc"),
@@ -283,9 +279,9 @@ def decide_c12(t) -> Verdict:
         n.update({f"{name}_gain": m, f"{name}_gain_lo": lo, f"{name}_gain_hi": hi})
         parts.append(interval_verdict(lo, hi, 0.0))
         for lang in words:
-            words[lang].append(f"{REMEDY[name][lang]} {_pp(m, lo, hi)}")
+            words[lang].append(f"{REMEDY[name][lang]} {points(m, lo, hi)}")
     if not parts:
-        return _missing("C12", "a remedy")
+        return missing("C12", "a remedy")
     return Verdict("C12", all_of(*parts), n, {
         "ja": f"Dropout→BN(率 {r:g})に対する正解率の改善: " + "、".join(words["ja"]) + "。基準: どの対策も > 0。",
         "en": f"Accuracy gain over Dropout→BN (rate {r:g}): " + ", ".join(words["en"]) + ". Rule: every remedy > 0."})
@@ -422,6 +418,7 @@ def _panels(t, plt, height=3.6):
 
 def fig_shift(t, T, lang):
     import matplotlib.pyplot as plt
+
     from study.report.plots import band
 
     r = _mid_rate(t)
@@ -450,6 +447,7 @@ def _legend_below(fig, panels):
 
 def fig_rate(t, T, lang):
     import matplotlib.pyplot as plt
+
     from study.report.plots import band
 
     fig, panels = _panels(t, plt)
