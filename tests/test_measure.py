@@ -58,3 +58,17 @@ def test_member_random_numbers_do_not_depend_on_the_other_members():
     assert abs(float(big.mean()) - 0.5) < 0.01 and float(big.min()) >= 0 and float(big.max()) < 1
     # different streams (layers, steps) give different masks
     assert not torch.equal(rng.uniform(torch.tensor([7]), 4, (4, 5)), alone)
+
+
+def test_intervals_over_seeds():
+    import pandas as pd
+
+    from study.engine.stats import mean_ci, paired_diff
+
+    m, lo, hi = mean_ci([1.0, 2.0, 3.0])
+    assert m == 2.0 and math.isclose(hi - m, 4.302652729911275 / math.sqrt(3), rel_tol=1e-9) and lo == 4 - hi
+    assert math.isnan(mean_ci([5.0])[1]) and math.isnan(mean_ci([float("nan")])[0])
+    a = pd.DataFrame({"seed": [0, 1, 2], "test_acc": [0.9, 0.8, 0.7]})
+    b = pd.DataFrame({"seed": [2, 0, 1], "test_acc": [0.6, 0.8, 0.7]})  # paired by seed, not by row
+    m, lo, hi = paired_diff(a, b)
+    assert math.isclose(m, 0.1) and math.isclose(lo, 0.1) and math.isclose(hi, 0.1)

@@ -18,7 +18,7 @@ from study.engine import data
 from study.engine import device as devices
 from study.engine.measure import decay_per_layer, derivative_on_grid, layer_gradients
 from study.engine.nets import ACTIVATIONS, INIT_SCHEMES, MemberMLP, MLPSpec
-from study.engine.stats import mean_ci
+from study.engine.stats import mean_ci, paired_diff
 from study.engine.train import OPTIMIZERS, TrainSpec, evaluate, train
 from study.prompts import disagreement_question
 
@@ -169,12 +169,6 @@ def _shallow(t):
     return int(t["members"]["depth"].min())
 
 
-def _paired_diff(a: pd.DataFrame, b: pd.DataFrame, col: str):
-    """95% interval of the per-seed difference a - b (configurations share seeds, hence minibatch orders)."""
-    j = a[["seed", col]].merge(b[["seed", col]], on="seed", suffixes=("_a", "_b"))
-    return mean_ci((j[f"{col}_a"] - j[f"{col}_b"]).to_numpy())
-
-
 def _init_for(t, act):
     """The initialisation each activation was designed with, when it is in the grid."""
     want = "he" if act == "relu" else "xavier"
@@ -207,7 +201,7 @@ def decide_c2(t) -> Verdict:
     if r.empty or deep < 2:
         return missing("C2", "sigmoid, depth >= 2")
     lr_m, lr_lo, lr_hi = mean_ci(np.log10(r["first_last_ratio"].to_numpy()))
-    acc_m, acc_lo, acc_hi = _paired_diff(_pick(t, activation="sigmoid", init=init, batchnorm=False, depth=shallow),
+    acc_m, acc_lo, acc_hi = paired_diff(_pick(t, activation="sigmoid", init=init, batchnorm=False, depth=shallow),
                                          _pick(t, activation="sigmoid", init=init, batchnorm=False, depth=deep),
                                          "test_acc")
     v = all_of(interval_verdict(lr_lo, lr_hi, math.log10(RATIO_MAX), above=False),
@@ -230,10 +224,10 @@ def decide_c3(t) -> Verdict:
     sig = _pick(t, activation="sigmoid", init=si, batchnorm=False, depth=deep)
     if relu.empty or sig.empty:
         return missing("C3", "relu and sigmoid")
-    m, lo, hi = _paired_diff(relu, sig, "test_acc")
+    m, lo, hi = paired_diff(relu, sig, "test_acc")
     rr = _pick(t, activation="relu", init=ri, batchnorm=False, depth=deep, phase="init")
     sr = _pick(t, activation="sigmoid", init=si, batchnorm=False, depth=deep, phase="init")
-    rm, rlo, rhi = _paired_diff(rr.assign(l=np.log10(rr["first_last_ratio"])),
+    rm, rlo, rhi = paired_diff(rr.assign(l=np.log10(rr["first_last_ratio"])),
                                 sr.assign(l=np.log10(sr["first_last_ratio"])), "l")
     v = all_of(interval_verdict(lo, hi, ACC_GAP), interval_verdict(rlo, rhi, 0.0)) if deep > 1 else \
         interval_verdict(lo, hi, ACC_GAP)
@@ -254,7 +248,7 @@ def decide_c4(t) -> Verdict:
     results, n = [], {"depth": deep}
     for act in sorted(set(t["members"]["activation"])):
         init = _init_for(t, act)
-        m, lo, hi = _paired_diff(_pick(t, activation=act, init=init, batchnorm=True, depth=deep),
+        m, lo, hi = paired_diff(_pick(t, activation=act, init=init, batchnorm=True, depth=deep),
                                  _pick(t, activation=act, init=init, batchnorm=False, depth=deep), "test_acc")
         n.update({f"{act}_gain": m, f"{act}_gain_lo": lo, f"{act}_gain_hi": hi})
         results.append((act, interval_verdict(lo, hi, -ACC_GAP), m, lo, hi))
@@ -269,10 +263,6 @@ def decide_c4(t) -> Verdict:
               f"ポイントを超えて悪化せず、少なくとも一つで {ACC_GAP * 100:.0f} ポイントを超えて改善。",
         "en": f"Change in test accuracy from adding BN at {deep} layers: {parts_en}. Rule: no activation loses "
               f"more than {ACC_GAP * 100:.0f} points and at least one gains more than {ACC_GAP * 100:.0f}."})
-
-
-
-
 
 
 def _num(m, lo, hi):

@@ -23,7 +23,7 @@ from study.engine import device as devices
 from study.engine.convnets import CNNSpec, MemberCNN
 from study.engine.measure import reestimate_bn, train_mode_accuracy, variance_shift
 from study.engine.nets import MemberMLP, MLPSpec
-from study.engine.stats import mean_ci
+from study.engine.stats import mean_ci, paired_diff
 from study.engine.train import OPTIMIZERS, TrainSpec, evaluate, train
 from study.prompts import disagreement_question
 
@@ -190,26 +190,17 @@ def _mid_rate(t) -> float:
     return rates[len(rates) // 2] if rates else math.nan
 
 
-def _diff(a, b, col="test_acc"):
-    j = a[["seed", col]].merge(b[["seed", col]], on="seed", suffixes=("_a", "_b"))
-    return mean_ci((j[f"{col}_a"] - j[f"{col}_b"]).to_numpy())
-
-
-
-
-
-
 def decide_c9(t) -> Verdict:
     r = _mid_rate(t)
     none, drop = _sel(t, "small", config="none"), _sel(t, "small", config="dropout", rate=r)
     if none.empty or drop.empty:
         return missing("C9", "small-data none and dropout")
-    g, glo, ghi = _diff(drop, none)
+    g, glo, ghi = paired_diff(drop, none)
     gap = lambda d: d.assign(gap=d["train_acc_eval"] - d["test_acc"])  # noqa: E731
-    d, dlo, dhi = _diff(gap(drop), gap(none), "gap")
+    d, dlo, dhi = paired_diff(gap(drop), gap(none), "gap")
     v = all_of(interval_verdict(glo, ghi, 0.0), interval_verdict(dlo, dhi, 0.0, above=False))
     n = {"rate": r, "acc_gain": g, "acc_gain_lo": glo, "acc_gain_hi": ghi, "gap_change": d, "gap_change_lo": dlo,
-         "gap_change_hi": dhi, "train_images": int(t["members"].query("setting == 'small'").shape[0] and r)}
+         "gap_change_hi": dhi}
     return Verdict("C9", v, n, {
         "ja": f"少数データで Dropout(率 {r:g})は正解率を {points(g, glo, ghi)} 変え、訓練とテストの差を "
               f"{points(d, dlo, dhi)} 変えた(基準: 正解率の変化 > 0 かつ差の変化 < 0)。",
@@ -229,7 +220,7 @@ def decide_c10(t) -> Verdict:
     mixed, bn = _sel(t, config="drop_bn", rate=r), _sel(t, config="bn")
     if mixed.empty or bn.empty:
         return missing("C10", "drop_bn and bn")
-    m, lo, hi = _diff(mixed, bn)
+    m, lo, hi = paired_diff(mixed, bn)
     s, slo, shi = _first_shift(t, "drop_bn", r)
     v = all_of(interval_verdict(lo, hi, 0.0, above=False), interval_verdict(slo, shi, 1.0))
     n = {"rate": r, "acc_change": m, "acc_change_lo": lo, "acc_change_hi": hi, "shift": s, "shift_lo": slo,
@@ -247,7 +238,7 @@ def decide_c11(t) -> Verdict:
     split, bn = _sel(t, config="split", rate=r), _sel(t, config="bn")
     if split.empty or bn.empty:
         return missing("C11", "split and bn")
-    m, lo, hi = _diff(split, bn)
+    m, lo, hi = paired_diff(split, bn)
     s, slo, shi = mean_ci(split["shift_max"].to_numpy())
     v = interval_verdict(lo, hi, -ACC_MARGIN)
     n = {"rate": r, "acc_change": m, "acc_change_lo": lo, "acc_change_hi": hi, "max_shift": s}
@@ -275,7 +266,7 @@ def decide_c12(t) -> Verdict:
     for name, df, col in remedies:
         if df.empty:
             continue
-        m, lo, hi = _diff(df, mixed, col)
+        m, lo, hi = paired_diff(df, mixed, col)
         n.update({f"{name}_gain": m, f"{name}_gain_lo": lo, f"{name}_gain_hi": hi})
         parts.append(interval_verdict(lo, hi, 0.0))
         for lang in words:
