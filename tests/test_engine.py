@@ -36,6 +36,21 @@ def float64():
     torch.set_default_dtype(torch.float32)
 
 
+def assert_members_match_standalone_runs(model, split, optimizer, lrs, epochs):
+    """Train the batched model, then each member's plain nn.Sequential twin alone with the same seed: the test
+    outputs and every epoch's training loss must agree."""
+    seeds = model.seeds.tolist()
+    refs = [standalone(model, k) for k in range(len(seeds))]
+    hist = train(model, split, TrainSpec(optimizer, lrs, epochs=epochs, batch_size=32))
+    model.eval()
+    out = model(split.x_test)
+    for k, ref in enumerate(refs):
+        losses = train_standalone(ref, seeds[k], split, optimizer, lrs[k], epochs=epochs, batch_size=32)
+        ref.eval()
+        assert torch.allclose(out[k], ref(split.x_test), atol=1e-6, rtol=1e-6), f"member {k} differs"
+        assert [float(h["train_loss"][k]) for h in hist] == pytest.approx(losses, rel=1e-6)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("optimizer", list(RATES))
 @pytest.mark.parametrize("layout", ["plain", "bn", "bn+dropout", "dropout", "dropout-before-bn", "uout+head"])
@@ -50,15 +65,7 @@ def test_member_k_equals_a_standalone_run_with_seed_k(optimizer, layout, device,
                                  blocks=("uout bn act", "bn act", "act uout"))}[layout]
     seeds, lrs = [11, 12, 13], RATES[optimizer]
     model = MemberMLP(spec, seeds, ["he", "xavier", "he"]).to(device)
-    refs = [standalone(model, k) for k in range(3)]
-    hist = train(model, split, TrainSpec(optimizer, lrs, epochs=3, batch_size=32))
-    model.eval()
-    out = model(split.x_test)
-    for k, ref in enumerate(refs):
-        losses = train_standalone(ref, seeds[k], split, optimizer, lrs[k], epochs=3, batch_size=32)
-        ref.eval()
-        assert torch.allclose(out[k], ref(split.x_test), atol=1e-6, rtol=1e-6), f"member {k} differs"
-        assert [float(h["train_loss"][k]) for h in hist] == pytest.approx(losses, rel=1e-6)
+    assert_members_match_standalone_runs(model, split, optimizer, lrs, epochs=3)
 
 
 def image_split(seed=0, n=320, side=6, classes=4, device="cpu"):
@@ -78,15 +85,7 @@ def test_cnn_member_k_equals_a_standalone_run_with_seed_k(optimizer, blocks, hea
                    head_dropout=head)
     seeds, lrs = [3, 4], {"momentum": [0.01, 0.02], "adam": [1e-3, 2e-3]}[optimizer]
     model = MemberCNN(spec, seeds, ["he", "xavier"]).to(device)
-    refs = [standalone(model, k) for k in range(2)]
-    hist = train(model, split, TrainSpec(optimizer, lrs, epochs=2, batch_size=32))
-    model.eval()
-    out = model(split.x_test)
-    for k, ref in enumerate(refs):
-        losses = train_standalone(ref, seeds[k], split, optimizer, lrs[k], epochs=2, batch_size=32)
-        ref.eval()
-        assert torch.allclose(out[k], ref(split.x_test), atol=1e-6, rtol=1e-6), f"member {k} differs"
-        assert [float(h["train_loss"][k]) for h in hist] == pytest.approx(losses, rel=1e-6)
+    assert_members_match_standalone_runs(model, split, optimizer, lrs, epochs=2)
 
 
 def test_members_are_initialised_from_their_own_seed_whatever_the_batch():
