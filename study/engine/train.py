@@ -93,8 +93,12 @@ def evaluate(model, x, y) -> tuple[torch.Tensor, torch.Tensor]:
     return loss, acc
 
 
-def train(model, split, spec: TrainSpec, on_epoch: Callable[[int, dict], None] | None = None) -> list[dict]:
+def train(model, split, spec: TrainSpec, on_epoch: Callable[[int, dict], None] | None = None,
+          eval_modules=()) -> list[dict]:
     """Train all members; return one record per epoch with per-member tensors (train_loss, val_loss, val_acc).
+
+    `eval_modules` stay in eval mode while the rest trains (e.g. a pretrained backbone's BatchNorm layers, which
+    then normalise with their stored statistics and do not update them).
 
     A member whose loss turns NaN/inf is marked diverged and keeps its NaN values: divergence is a result.
     """
@@ -111,6 +115,8 @@ def train(model, split, spec: TrainSpec, on_epoch: Callable[[int, dict], None] |
     history = []
     model.train()
     for epoch in range(spec.epochs):
+        for module in eval_modules:  # evaluate() below puts the whole model back in train mode
+            module.eval()
         total = torch.zeros(m, device=scale.device)
         batches = member_batches(model.seeds, epoch, len(split.y_train), spec.batch_size)
         for idx in batches:
