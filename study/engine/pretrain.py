@@ -1,0 +1,148 @@
+"""Pretraining, probing and fine-tuning of member encoders (study.engine.transformer) on a corpus.
+
+Every member has its own pretraining tasks and its own corpus size, so one batched run covers a whole grid of
+conditions at equal compute: the same steps, the same batch, the same sequence length for all.
+"""
+import copy
+import math
+from collections.abc import Callable
+
+import torch
+
+from study.engine import rng
+from study.engine.corpus import Sentences, sample_pairs
+from study.engine.transformer import (
+    MemberEncoder,
+    features,
+    loss_per_member,
+    mask_tokens,
+)
+
+TASKS = ("mlm", "nsp", "sop", "unrelated")
+
+
+def _schedule(steps: int):
+    warm = max(1, steps // 10)
+    return lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm)))
+
+
+def pretrain(model: MemberEncoder, sents: Sentences, tasks: list[tuple[str, ...]], n_docs: list[int], steps: int,
+             batch: int, lr: float, on_log: Callable[[int, dict], None] | None = None, log_every: int = 25) -> list:
+    """Adam with warm-up and linear decay. Member k trains on the sum of its tasks' losses: masked LM on the
+    corrupted tokens; NSP on the rows built for it; sentence order on the rows built for it (a member with both
+    NSP and SOP gives each half of its batch); the unrelated task predicts a random label fixed per document.
+    Returns rows (step, member, task, loss)."""
+    M, L = model.members, model.spec.max_len
+    seeds = torch.tensor(model.seeds)
+    has = {t: torch.tensor([t in ts for ts in tasks]) for t in TASKS}
+    half = torch.arange(batch) >= batch // 2
+    kind = torch.zeros(M, batch, dtype=torch.long)
+    kind[has["nsp"] & ~has["sop"]] = 1
+    kind[has["sop"] & ~has["nsp"]] = 2
+    both = has["nsp"] & has["sop"]
+    kind[both] = torch.where(half, 2, 1)
+    nd = torch.tensor(n_docs)
+    opt = torch.optim.Adam(model.parameters(), lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(steps))
+    rows = []
+    for step in range(steps):
+        b = sample_pairs(sents, rng.uniform(seeds, 2 * step, (batch, 5)), nd, kind, L)
+        masked, target = mask_tokens(b["tokens"], seeds, 2 * step + 1, model.spec.vocab)
+        inputs = torch.where(has["mlm"].view(M, 1, 1), masked, b["tokens"])
+        h = model(inputs, b["segments"])
+        losses = {"mlm": loss_per_member(model.head(h, "mlm"), target),
+                  "nsp": loss_per_member(model.head(h, "nsp"), torch.where(kind == 1, b["nsp"], -100)),
+                  "sop": loss_per_member(model.head(h, "sop"), torch.where(kind == 2, b["sop"], -100)),
+                  "unrelated": loss_per_member(model.head(h, "unrelated"), b["unrelated"])}
+        total = sum(torch.where(has[t], losses[t], 0.0) for t in TASKS)
+        opt.zero_grad(set_to_none=True)
+        total.sum().backward()
+        opt.step()
+        sched.step()
+        if (step + 1) % log_every == 0 or step + 1 == steps:
+            for t in TASKS:
+                for k in range(M):
+                    if has[t][k]:
+                        rows.append({"step": step + 1, "member": k, "task": t, "loss": float(losses[t][k].detach())})
+            if on_log:
+                on_log(step + 1, {t: float(losses[t][has[t]].detach().mean()) for t in TASKS if has[t].any()})
+    return rows
+
+
+@torch.no_grad()
+def encode(model: MemberEncoder, tokens, segments, pos=None, chunk: int = 256) -> torch.Tensor:
+    """Frozen features (M, N, F) of the same N inputs under every member."""
+    model.eval()
+    out = []
+    for i in range(0, tokens.shape[0], chunk):
+        t = tokens[i:i + chunk].expand(model.members, -1, -1)
+        h = model(t, segments[i:i + chunk].expand(model.members, -1, -1))
+        out.append(features(h, t, None if pos is None or not pos.any() else pos[i:i + chunk].expand(model.members, -1)))
+    return torch.cat(out, 1)
+
+
+def ridge_probe(train: tuple, val: tuple, test: tuple, n_classes: int,
+                lambdas=(1e-2, 1.0, 1e2)) -> torch.Tensor:
+    """A linear probe in closed form, per member: ridge regression onto one-hot targets on standardised
+    features, the ridge chosen on the validation part. Each part is (features (M, N, F), labels (N,)).
+    Returns test accuracy (M,)."""
+    (xtr, ytr), (xva, yva), (xte, yte) = train, val, test
+    mu, sd = xtr.mean(1, keepdim=True), xtr.std(1, keepdim=True) + 1e-6
+    prep = lambda x: torch.cat([(x - mu) / sd, torch.ones_like(x[..., :1])], -1).double()
+    a, b, c = prep(xtr), prep(xva), prep(xte)
+    y = torch.nn.functional.one_hot(ytr, n_classes).double().expand(a.shape[0], -1, -1)
+    gram, rhs = a.transpose(1, 2) @ a, a.transpose(1, 2) @ y
+    eye = torch.eye(gram.shape[-1], dtype=torch.float64)
+    best_val = torch.full((a.shape[0],), -1.0, dtype=torch.float64)
+    best_test = torch.zeros(a.shape[0], dtype=torch.float64)
+    for lam in lambdas:
+        w = torch.linalg.solve(gram + lam * eye, rhs)
+        val_acc = ((b @ w).argmax(-1) == yva).double().mean(1)
+        test_acc = ((c @ w).argmax(-1) == yte).double().mean(1)
+        better = val_acc > best_val
+        best_val, best_test = torch.where(better, val_acc, best_val), torch.where(better, test_acc, best_test)
+    return best_test.float()
+
+
+def finetune(model: MemberEncoder, train: tuple, test: tuple, n_classes: int, steps: int, batch: int, lr: float,
+             stream: int) -> torch.Tensor:
+    """Fine-tune a copy of every member with a fresh linear head on (tokens, segments, pos, labels); test accuracy
+    (M,). Minibatches are drawn from each member's own seed."""
+    model = copy.deepcopy(model).train()
+    M = model.members
+    seeds = torch.tensor(model.seeds)
+    tok, seg, pos, y = train
+    token_level = bool(pos.any())
+    dim = model.spec.width * (1 if token_level else 2)
+    g = torch.Generator().manual_seed(stream)
+    head = torch.nn.Parameter(torch.randn(M, dim, n_classes, generator=g) * 0.02)
+    bias = torch.nn.Parameter(torch.zeros(M, 1, n_classes))
+    opt = torch.optim.Adam([*model.parameters(), head, bias], lr)
+    n, bs = tok.shape[0], min(batch, tok.shape[0])
+    for step in range(steps):
+        idx = (rng.uniform(seeds, stream * 100_003 + step, (bs,)) * n).long().clamp(max=n - 1)
+        h = model(tok[idx], seg[idx])
+        f = features(h, tok[idx], pos[idx] if token_level else None)
+        loss = loss_per_member(torch.bmm(f, head) + bias, y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt.step()
+    tok, seg, pos, y = test
+    f = encode(model, tok, seg, pos if token_level else None)
+    with torch.no_grad():
+        return ((torch.bmm(f, head) + bias).argmax(-1) == y).float().mean(1)
+
+
+def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Linear centred kernel alignment of two feature matrices (N, F1), (N, F2) of the same inputs (Kornblith et
+    al. 2019): 1 for representations equal up to rotation and isotropic scaling, near 0 for unrelated ones."""
+    x, y = (x - x.mean(0)).double(), (y - y.mean(0)).double()
+    num = (y.T @ x).pow(2).sum()
+    return float(num / ((x.T @ x).pow(2).sum().sqrt() * (y.T @ y).pow(2).sum().sqrt()))
+
+
+def effective_rank(x: torch.Tensor) -> float:
+    """exp(entropy of the normalised singular values) of centred features (Roy & Vetterli 2007)."""
+    s = torch.linalg.svdvals((x - x.mean(0)).double())
+    p = s / s.sum()
+    return float(math.exp(-(p * torch.log(p.clamp(min=1e-30))).sum()))

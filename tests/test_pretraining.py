@@ -1,0 +1,228 @@
+"""The pretraining study: its corpus, BERT's masking and pair tasks, the probe, the encoder, and a smoke run."""
+import json
+import re
+
+import pytest
+import torch
+
+from study import tracking
+from study.config import ProfileError, load_profile
+from study.engine import corpus as corpora
+from study.engine import downstream, rng
+from study.engine.corpus import CLS, MASK, N_SPECIAL, PAD, SEP
+from study.engine.pretrain import effective_rank, linear_cka, ridge_probe
+from study.engine.transformer import (
+    EncoderSpec,
+    MemberEncoder,
+    flops_per_sequence,
+    mask_tokens,
+)
+from study.studies import pretraining
+
+
+def test_masking_chooses_15_percent_and_replaces_80_10_10():
+    g = torch.Generator().manual_seed(0)
+    vocab = 105
+    tokens = torch.randint(N_SPECIAL, vocab, (2, 4000, 24), generator=g)
+    tokens[:, :, 0], tokens[:, :, -1] = CLS, PAD
+    inputs, targets = mask_tokens(tokens, torch.tensor([3, 8]), stream=1, vocab=vocab)
+    chosen = targets != -100
+    assert not chosen[:, :, 0].any() and not chosen[:, :, -1].any()  # specials are never predicted
+    assert abs(chosen.float().mean().item() / (22 / 24) - 0.15) < 0.003
+    assert torch.equal(targets[chosen], tokens[chosen]) and torch.equal(inputs[~chosen], tokens[~chosen])
+    got = inputs[chosen]
+    masked = (got == MASK).float().mean().item()
+    same = (got == tokens[chosen]).float().mean().item()
+    other = 1 - masked - same
+    assert abs(masked - 0.8) < 0.006
+    assert abs(same - (0.1 + 0.1 / (vocab - N_SPECIAL))) < 0.005  # a random word is sometimes the word itself
+    assert abs(other - 0.1 * (1 - 1 / (vocab - N_SPECIAL))) < 0.005
+    # a member's masks depend only on its own seed
+    alone, _ = mask_tokens(tokens[1:], torch.tensor([8]), stream=1, vocab=vocab)
+    assert torch.equal(alone[0], inputs[1])
+
+
+def _sentence_ids(c):
+    """sentence token tuple -> (document, index); the generated sentences in this test are all distinct."""
+    ids = {tuple(s): (d, i) for d, doc in enumerate(c.docs) for i, s in enumerate(doc)}
+    assert len(ids) == sum(len(d) for d in c.docs)
+    return ids
+
+
+def _halves(row):
+    row = [t for t in row.tolist() if t != PAD]
+    assert row[0] == CLS and row[-1] == SEP
+    k = row.index(SEP)
+    return tuple(row[1:k]), tuple(row[k + 1:-1])
+
+
+def test_nsp_pairs_are_half_true_next_sentences_and_sop_half_swapped():
+    c = corpora.generate(60, seed=3, topic_strength=0.3)
+    ids = _sentence_ids(c)
+    s = corpora.to_tensors(c)
+    B = 4000
+    u = rng.uniform(torch.tensor([0, 1]), 0, (B, 5))
+    kind = torch.tensor([[1] * B, [2] * B])
+    b = corpora.sample_pairs(s, u, torch.tensor([60, 60]), kind, L=40)
+    assert abs(b["nsp"][0].float().mean().item() - 0.5) < 0.03
+    assert abs(b["sop"][1].float().mean().item() - 0.5) < 0.03
+    for k in range(300):
+        (da, ia), (db, ib) = (ids[h] for h in _halves(b["tokens"][0, k]))
+        assert (da == db and ib == ia + 1) == bool(b["nsp"][0, k])  # label 1: B truly follows A
+        if not b["nsp"][0, k]:
+            assert da != db  # a negative comes from another document
+        (da, ia), (db, ib) = (ids[h] for h in _halves(b["tokens"][1, k]))
+        assert da == db and ib == ia + (-1 if b["sop"][1, k] else 1)
+
+
+def test_generator_is_deterministic_and_keeps_its_grammar():
+    a, b = corpora.generate(30, seed=5), corpora.generate(30, seed=5)
+    assert a.docs == b.docs and a.topics == b.topics
+    assert corpora.generate(30, seed=6).docs != a.docs
+    assert corpora.generate(10, seed=5).docs == a.docs[:10]  # a smaller corpus is a prefix of a larger one
+    v = a.vocab
+    plural_noun = lambda w: w.endswith("s")
+    singular_verb = lambda w: w.endswith("s")
+    lemma = lambda w: re.sub(r"(es|s)$", "", w)
+    for d, doc in enumerate(a.docs):
+        previous_object = None
+        for s, tags, verb in zip(doc, a.tags[d], a.verb_at[d]):
+            assert tags[verb] == corpora.VERB and tags[verb - 1] == corpora.NOUN
+            assert plural_noun(v[s[verb - 1]]) != singular_verb(v[s[verb]])  # subject and verb agree
+            if previous_object is not None:
+                assert lemma(v[s[verb - 1]]) == previous_object  # the subject is the last sentence's object
+            obj = max(i for i, t in enumerate(tags[: tags.index(corpora.PREP)] if corpora.PREP in tags else tags)
+                      if t == corpora.NOUN)
+            previous_object = lemma(v[s[obj]])
+
+
+def test_a_linear_probe_recovers_a_planted_feature():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 900, 16, generator=g)
+    y = (x[0, :, 3] + 0.1 * torch.randn(900, generator=g) > 0).long()
+    x[1] = torch.randn(900, 16, generator=g)  # member 1 does not carry the feature
+    parts = [(x[:, i:j], y[i:j]) for i, j in ((0, 500), (500, 600), (600, 900))]
+    acc = ridge_probe(*parts, n_classes=2)
+    assert acc[0] > 0.95 and acc[1] < 0.62
+
+
+def test_cka_and_effective_rank():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 8, generator=g)
+    q, _ = torch.linalg.qr(torch.randn(8, 8, generator=g))
+    assert linear_cka(x, 3 * x @ q) == pytest.approx(1.0, abs=1e-9)
+    assert linear_cka(x, torch.randn(400, 8, generator=g)) < 0.1
+    assert effective_rank(x) > 7.5 and effective_rank(x[:, :1] @ torch.ones(1, 8)) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_same_seed_same_initial_weights_and_members_are_independent():
+    spec = EncoderSpec(vocab=30, width=16, layers=2, heads=4, ffn=32, max_len=12)
+    two, one = MemberEncoder(spec, [4, 9]), MemberEncoder(spec, [9])
+    for n in two.p:
+        assert torch.equal(two.p[n][1], one.p[n][0]), n
+    tok = torch.randint(N_SPECIAL, 30, (1, 5, 12))
+    tok[..., 0], tok[..., -3:] = CLS, PAD
+    seg = torch.zeros_like(tok)
+    h2, h1 = two(tok.expand(2, -1, -1), seg.expand(2, -1, -1)), one(tok, seg)
+    assert torch.allclose(h2[1], h1[0], atol=1e-6)
+    (h2[0].sum()).backward()  # member 0's loss reaches only member 0's weights
+    assert two.p["l0_qkv"].grad[1].abs().max() == 0 and two.p["l0_qkv"].grad[0].abs().max() > 0
+
+
+def test_flops_formula_matches_torch_flop_counter():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    spec = EncoderSpec(vocab=40, width=32, layers=2, heads=4, ffn=64, max_len=16)
+    model = MemberEncoder(spec, [0])
+    tok = torch.randint(N_SPECIAL, 40, (1, 8, 16))
+    with FlopCounterMode(display=False) as fc:
+        model.head(model(tok, torch.zeros_like(tok)), "mlm")
+    assert fc.get_total_flops() == pytest.approx(8 * flops_per_sequence(spec, 16, ("mlm",), train=False), rel=1e-9)
+
+
+def test_a_text_file_is_a_corpus(tmp_path):
+    text = "\n\n".join(" ".join(f"word{(i * 7 + j) % 23} thing{j % 5} ." for j in range(12)) for i in range(6))
+    path = tmp_path / "tiny.txt"
+    path.write_text(text, encoding="utf-8")
+    c = corpora.read_corpus(path, "whitespace", vocab_size=30, max_sentence=10)
+    assert len(c.docs) == 6 and all(len(d) == 12 for d in c.docs) and len(c.vocab) == 30
+    assert c.docs[0][0] == [c.vocab.index("word0"), c.vocab.index("thing0"), c.vocab.index(".")]
+    chars = corpora.read_corpus(path, "char", vocab_size=100)
+    assert "w" in chars.vocab and all(len(t) == 1 for t in chars.vocab[N_SPECIAL:])
+    tasks = downstream.suite(c, 24, 8, 4, 8)
+    assert [t.level for t in tasks.values()] == ["token", "sentence", "pair", "document"]
+    tok, seg, pos, y = tasks["word_order"].take("test")
+    assert tok.shape == (16, 24) and y.tolist() == [0, 1] * 8
+
+
+@pytest.mark.parametrize("content, message", [(None, "does not exist"), (b"", "is empty"), (b"  \n\n ", "is empty"),
+                                              (b"caf\xe9 au lait", "not UTF-8"), (b"one line only", "two or more")])
+def test_a_bad_corpus_file_fails_before_anything_runs(tmp_path, monkeypatch, content, message):
+    path = tmp_path / "corpus.txt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        pretraining.check_params(pretraining.Params(corpus=str(path)))
+    profile = tmp_path / "p.yaml"
+    profile.write_text(f"studies:\n  pretraining:\n    corpus: {path}\n", encoding="utf-8")
+    with pytest.raises(ProfileError, match=message):
+        load_profile(str(profile))
+
+
+def test_smoke_run_logs_tables_claims_and_report_sections(in_smoke):
+    from test_pipeline import runs
+
+    root, code = in_smoke
+    (run,) = runs("pretraining")
+    assert run.info.status == "FINISHED"
+    tables = tracking.read_tables(run.info.run_id)
+    assert {"probe", "finetune", "cost", "cka", "rank", "pretrain_loss"} <= set(tables)
+    assert set(tables["probe"]["condition"]) == set(pretraining.CONDITIONS)
+    verdicts = tracking.read_json(run.info.run_id, "claims.json")
+    assert [v["claim"] for v in verdicts] == ["C14", "C15", "C16", "C17"]
+    for lang, title in (("en", pretraining.TITLE["en"]), ("ja", pretraining.TITLE["ja"])):
+        html = (root / "reports" / lang / "instructor.html").read_text(encoding="utf-8")
+        assert 'id="pretraining"' in html and title.replace("'", "&#39;") in html
+        questions = re.search(r'id="chapter-questions">(.*?)</section>', html, re.DOTALL).group(1)
+        assert "Q1" in questions and "Q2" in questions
+        assert "MLM" in questions  # the evidence comes from this run, not the "no evidence yet" note
+    nb = json.loads((root / "reports" / "notebooks" / "pretraining.ipynb").read_text())
+    assert "C14 [" in json.dumps(nb["cells"])
+
+
+class _Log:
+    seconds = 0.0
+
+    def __init__(self):
+        self.logged = {}
+
+    def table(self, name, df):
+        self.logged[name] = df
+
+    def json(self, name, obj):
+        self.logged[name] = obj
+
+    def tags(self, values):
+        pass
+
+    def metrics(self, values, step=None):
+        pass
+
+    def flush(self):
+        pass
+
+
+def test_a_text_file_corpus_runs_through_the_whole_study(tmp_path):
+    lines = [" ".join(f"w{(i * 3 + j) % 17}" for j in range(4 + (i % 3))) + " ." for i in range(10)]
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n\n".join("\n".join(lines[d:] + lines[:d]) for d in range(6)), encoding="utf-8")
+    p = pretraining.Params(corpus=str(path), seeds=2, width=8, widths=[8], corpus_docs=[3, 6], steps=3,
+                           batch_size=4, probe_train=6, probe_val=3, test=6, labels=[3], ft_steps=1,
+                           conditions=["none", "mlm", "nsp", "mlm_nsp"], task_sets=["mlm", "mlm_nsp"])
+    pretraining.check_params(p)
+    log = _Log()
+    tables = pretraining.run(p, log, progress=lambda *_: None)
+    assert set(tables["probe"]["task"]) == {"frequency", "word_order", "same_doc", "document"}
+    assert [v["claim"] for v in log.logged["claims.json"]] == ["C14", "C15", "C16", "C17"]
+    assert "MLM" in pretraining.chapter_evidence("Q1", tables, "en")
+    assert pretraining.report(tables, pretraining.params_dict(p), "ja")["setup"].startswith("テキストファイル")
