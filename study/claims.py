@@ -5,6 +5,7 @@ rule whose threshold is declared beside it. Deciding it over a run's tables yiel
 that decided it; reports show those numbers, never hand-typed ones.
 """
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -77,3 +78,17 @@ def talking_point(claim: Claim, verdict: dict | None, lang: str) -> str | None:
                   "決着するのか、効果そのものが小さいのかを議論する。",
             "en": f"{claim.id} ({claim.section}) is inconclusive: {reason} The interval straddles the threshold. "
                   "Discuss whether more seeds would settle it or whether the effect itself is small."}[lang]
+
+
+def record(log, tables: dict, claims: list[Claim], started: float, metrics: dict | None = None) -> list[Verdict]:
+    """The end of every study's run(): log its tables, decide its claims (claims.json and a `claims` tag for the
+    MLflow runs list), and log summary metrics with the training and logging seconds since `started`."""
+    for name, df in tables.items():
+        log.table(name, df)
+    verdicts = [c.decide(tables) for c in claims]
+    log.json("claims.json", [v.to_dict() for v in verdicts])
+    log.tags({"claims": " ".join(f"{v.claim}={v.verdict}" for v in verdicts)})
+    log.metrics({**(metrics or {}), "train_seconds": time.perf_counter() - started - log.seconds,
+                 "mlflow_seconds": log.seconds})
+    log.flush()
+    return verdicts

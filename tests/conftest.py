@@ -40,3 +40,31 @@ def in_smoke(smoke, monkeypatch):
     monkeypatch.chdir(root)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
     return root, code
+
+
+@pytest.fixture
+def smoke_study(in_smoke):
+    """One study's part of the shared smoke run: its MLflow run, tables, verdicts (claims.json), report section
+    per language (instructor edition) and executed notebook's cells as text."""
+    import json
+    import re
+    from types import SimpleNamespace
+
+    from study import tracking
+
+    root, _ = in_smoke
+
+    def get(name: str) -> SimpleNamespace:
+        c = tracking.client()
+        (run,) = c.search_runs([c.get_experiment_by_name(tracking.EXPERIMENT).experiment_id], f"tags.study = '{name}'")
+        sections = {}
+        for lang in ("ja", "en"):
+            html = (root / "reports" / lang / "instructor.html").read_text(encoding="utf-8")
+            found = dict(re.findall(r'<section class="study" id="([\w-]+)">(.*?)</section>', html, re.S))
+            sections[lang] = found.get(name)
+        nb = json.loads((root / "reports" / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
+        return SimpleNamespace(run=run, tables=tracking.read_tables(run.info.run_id),
+                               verdicts=tracking.read_json(run.info.run_id, "claims.json") or [],
+                               sections=sections, notebook=json.dumps(nb["cells"]))
+
+    return get

@@ -1,11 +1,10 @@
 """Stacked-autoencoder pretraining: frozen layers stay frozen, each layer learns to reconstruct, subsets are
 balanced, and the study runs end to end under the smoke profile."""
-import re
 
 import pytest
 import torch
 
-from study import tracking
+from study.claims import VERDICTS
 from study.engine.data import digits
 from study.studies import autoencoder as ae
 
@@ -59,16 +58,14 @@ def test_the_claim_needs_pretrained_and_random():
         ae.check_params(ae.Params(configs=["relu_he", "random"]))
 
 
-def test_smoke_run_logs_tables_verdicts_and_report_sections(in_smoke):
-    root, _ = in_smoke
-    c = tracking.client()
-    exp = c.get_experiment_by_name(tracking.EXPERIMENT)
-    (run,) = c.search_runs([exp.experiment_id], f"tags.study = '{ae.NAME}'")
-    assert run.info.status == "FINISHED"
-    tables = tracking.read_tables(run.info.run_id)
-    assert {"members", "grads", "recon", "cost"} <= set(tables)
-    assert [v["claim"] for v in tracking.read_json(run.info.run_id, "claims.json")] == ["C18"]
-    for lang in ("en", "ja"):
-        html = (root / "reports" / lang / "instructor.html").read_text(encoding="utf-8")
-        section = re.search(rf'<section class="study" id="{ae.NAME}">(.*?)</section>', html, re.S)
-        assert section and ae.TITLE[lang] in section.group(1) and "C18" in section.group(1)
+def test_smoke_run_logs_tables_verdicts_and_report_sections(smoke_study):
+    s = smoke_study(ae.NAME)
+    assert s.run.info.status == "FINISHED"
+    assert {"members", "grads", "recon", "cost"} <= set(s.tables)
+    assert [v["claim"] for v in s.verdicts] == ["C18"]
+    assert all(v["verdict"] in VERDICTS and v["numbers"] for v in s.verdicts)
+    for lang in ("ja", "en"):
+        section = s.sections[lang]
+        assert section and ae.TITLE[lang].replace("'", "&#39;") in section and "failure" not in section
+        assert all(f"<th>{c}</th>" in section for c in ["C18"])
+    assert "C18 [" in s.notebook  # the notebook printed its verdicts

@@ -1,11 +1,10 @@
 """CNN vs MLP: the pixel permutation is fixed and invertible, shifts move pixels where intended, the two nets
 have similar sizes, and the study runs end to end under the smoke profile."""
-import re
 
 import numpy as np
 import torch
 
-from study import tracking
+from study.claims import VERDICTS
 from study.engine.data import digits
 from study.studies import cnn_vs_mlp as cm
 
@@ -57,16 +56,14 @@ def test_the_mlp_is_sized_like_the_cnn():
     assert abs(n_mlp - n_cnn) <= cm.mlp_params(64, 2, 1, 10) - cm.mlp_params(64, 1, 1, 10)
 
 
-def test_smoke_run_logs_tables_verdicts_and_report_sections(in_smoke):
-    root, _ = in_smoke
-    c = tracking.client()
-    exp = c.get_experiment_by_name(tracking.EXPERIMENT)
-    (run,) = c.search_runs([exp.experiment_id], f"tags.study = '{cm.NAME}'")
-    assert run.info.status == "FINISHED"
-    tables = tracking.read_tables(run.info.run_id)
-    assert {"members", "shifts", "filters", "sizes", "permutation"} <= set(tables)
-    assert [v["claim"] for v in tracking.read_json(run.info.run_id, "claims.json")] == ["C19"]
-    for lang in ("en", "ja"):
-        html = (root / "reports" / lang / "instructor.html").read_text(encoding="utf-8")
-        section = re.search(rf'<section class="study" id="{cm.NAME}">(.*?)</section>', html, re.S)
-        assert section and cm.TITLE[lang] in section.group(1) and "C19" in section.group(1)
+def test_smoke_run_logs_tables_verdicts_and_report_sections(smoke_study):
+    s = smoke_study(cm.NAME)
+    assert s.run.info.status == "FINISHED"
+    assert {"members", "shifts", "filters", "sizes", "permutation"} <= set(s.tables)
+    assert [v["claim"] for v in s.verdicts] == ["C19"]
+    assert all(v["verdict"] in VERDICTS and v["numbers"] for v in s.verdicts)
+    for lang in ("ja", "en"):
+        section = s.sections[lang]
+        assert section and cm.TITLE[lang].replace("'", "&#39;") in section and "failure" not in section
+        assert all(f"<th>{c}</th>" in section for c in ["C19"])
+    assert "C19 [" in s.notebook  # the notebook printed its verdicts

@@ -16,14 +16,29 @@ import numpy as np
 import pandas as pd
 import torch
 
-from study.claims import Claim, Verdict, all_of, interval_verdict, missing, points
+from study.claims import (
+    Claim,
+    Verdict,
+    all_of,
+    interval_verdict,
+    missing,
+    points,
+    record,
+)
 from study.config import param
 from study.engine import data
 from study.engine import device as devices
 from study.engine.measure import layer_gradients
 from study.engine.nets import MemberLinear, MemberMLP, MLPSpec, init_std
 from study.engine.stats import mean_ci, paired_diff
-from study.engine.train import OPTIMIZERS, TrainSpec, evaluate, make_optimizer, member_batches, train
+from study.engine.train import (
+    OPTIMIZERS,
+    TrainSpec,
+    evaluate,
+    make_optimizer,
+    member_batches,
+    train,
+)
 from study.prompts import disagreement_question
 
 NAME = "autoencoder"
@@ -240,16 +255,9 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
               "cost": pd.DataFrame([{"pretrain_seconds": pretrain_seconds,
                                      "pretrain_passes": p.depth * p.pretrain_epochs,
                                      "finetune_steps": p.steps}])}
-    for name, df in tables.items():
-        log.table(name, df)
-    verdicts = [c.decide(tables) for c in CLAIMS]
-    log.json("claims.json", [v.to_dict() for v in verdicts])
-    log.tags({"claims": " ".join(f"{v.claim}={v.verdict}" for v in verdicts)})
-    log.metrics({f"test_acc/n{n}-{c}": float(g["test_acc"].mean())
-                 for (n, c), g in tables["members"].groupby(["n_labels", "config"])})
-    log.metrics({"pretrain_seconds": pretrain_seconds,
-                 "train_seconds": time.perf_counter() - started - log.seconds, "mlflow_seconds": log.seconds})
-    log.flush()
+    means = {f"test_acc/n{n}-{c}": float(g["test_acc"].mean())
+             for (n, c), g in tables["members"].groupby(["n_labels", "config"])}
+    record(log, tables, CLAIMS, started, {**means, "pretrain_seconds": pretrain_seconds})
     return tables
 
 

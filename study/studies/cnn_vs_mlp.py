@@ -14,7 +14,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from study.claims import Claim, Verdict, all_of, interval_verdict, missing, points
+from study.claims import (
+    Claim,
+    Verdict,
+    all_of,
+    interval_verdict,
+    missing,
+    points,
+    record,
+)
 from study.config import param
 from study.engine import data
 from study.engine import device as devices
@@ -167,15 +175,9 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
     tables = {"members": pd.DataFrame(members), "shifts": pd.DataFrame(shifted), "filters": pd.DataFrame(filters),
               "sizes": pd.DataFrame(sizes), "permutation": pd.DataFrame({"position": range(len(perm)),
                                                                           "source_pixel": perm.numpy()})}
-    for name, df in tables.items():
-        log.table(name, df)
-    verdicts = [c.decide(tables) for c in CLAIMS]
-    log.json("claims.json", [v.to_dict() for v in verdicts])
-    log.tags({"claims": " ".join(f"{v.claim}={v.verdict}" for v in verdicts)})
-    log.metrics({f"{col}/{a}-{o}": float(g[col].mean()) for (a, o), g in tables["members"].groupby(["arch", "order"])
-                 for col in ("test_acc", "shift_acc")})
-    log.metrics({"train_seconds": time.perf_counter() - started - log.seconds, "mlflow_seconds": log.seconds})
-    log.flush()
+    record(log, tables, CLAIMS, started, {f"{col}/{a}-{o}": float(g[col].mean())
+                                         for (a, o), g in tables["members"].groupby(["arch", "order"])
+                                         for col in ("test_acc", "shift_acc")})
     return tables
 
 

@@ -12,7 +12,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from study.claims import Claim, Verdict, all_of, interval_verdict, missing, points
+from study.claims import (
+    Claim,
+    Verdict,
+    all_of,
+    interval_verdict,
+    missing,
+    points,
+    record,
+)
 from study.config import param
 from study.engine import data
 from study.engine import device as devices
@@ -87,14 +95,7 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
                  f"mean test acc {float(test_acc.nanmean()):.3f}")
     tables.update(members=pd.DataFrame(members), layers=pd.DataFrame(layers), history=pd.DataFrame(history))
     tables["decay"] = decay_table(tables["layers"])
-    for name, df in tables.items():
-        log.table(name, df)
-    verdicts = [c.decide(tables) for c in CLAIMS]
-    log.json("claims.json", [v.to_dict() for v in verdicts])
-    log.metrics(summary_metrics(tables))
-    log.tags({"claims": " ".join(f"{v.claim}={v.verdict}" for v in verdicts)})
-    log.metrics({"train_seconds": time.perf_counter() - started - log.seconds, "mlflow_seconds": log.seconds})
-    log.flush()
+    record(log, tables, CLAIMS, started, summary_metrics(tables))
     return tables
 
 

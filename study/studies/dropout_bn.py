@@ -16,7 +16,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from study.claims import Claim, Verdict, all_of, interval_verdict, missing, points
+from study.claims import (
+    Claim,
+    Verdict,
+    all_of,
+    interval_verdict,
+    missing,
+    points,
+    record,
+)
 from study.config import param
 from study.engine import data
 from study.engine import device as devices
@@ -135,13 +143,7 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
         progress(f"[{NAME}] {j}/{len(jobs)} {tag}: {len(seeds)} members in {time.perf_counter() - t0:.1f}s, "
                  f"test acc {float(m['test_acc'].nanmean()):.3f}")
     tables = {"members": pd.DataFrame(members), "layers": pd.DataFrame(layers), "theory": theory_table(p)}
-    for name, df in tables.items():
-        log.table(name, df)
-    verdicts = [c.decide(tables) for c in CLAIMS]
-    log.json("claims.json", [v.to_dict() for v in verdicts])
-    log.tags({"claims": " ".join(f"{v.claim}={v.verdict}" for v in verdicts)})
-    log.metrics({"train_seconds": time.perf_counter() - started - log.seconds, "mlflow_seconds": log.seconds})
-    log.flush()
+    record(log, tables, CLAIMS, started)
     return tables
 
 

@@ -19,7 +19,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from study.claims import Claim, Verdict, all_of, interval_verdict, missing, points
+from study.claims import (
+    Claim,
+    Verdict,
+    all_of,
+    interval_verdict,
+    missing,
+    points,
+    record,
+)
 from study.config import param
 from study.engine import data
 from study.engine import device as devices
@@ -309,13 +317,7 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
               "bn_stats": pd.DataFrame(bn_stats, columns=["source", "images", "seed", "bn_layer", "mean_shift",
                                                           "var_ratio"]),
               "settings": pd.DataFrame([{"slope_acc": p.slope_acc, "steps": p.steps, "depth": len(p.channels)}])}
-    for name, df in tables.items():
-        log.table(name, df)
-    verdicts = [c.decide(tables) for c in CLAIMS]
-    log.json("claims.json", [v.to_dict() for v in verdicts])
-    log.tags({"claims": " ".join(f"{v.claim}={v.verdict}" for v in verdicts)})
-    log.metrics({"train_seconds": time.perf_counter() - started - log.seconds, "mlflow_seconds": log.seconds})
-    log.flush()
+    record(log, tables, CLAIMS, started)
     return tables
 
 
