@@ -54,7 +54,7 @@ def notebook_source(path: Path) -> str:
 
 
 def code_files(study: str) -> list[Path]:
-    files = [PACKAGE / "studies" / f"{study}.py"]
+    files = [PACKAGE / "studies" / f"{study}.py", *sorted((PACKAGE / "studies").glob(f"_{study}_*.py"))]
     for name in SHARED_CODE:
         p = PACKAGE / name
         files += sorted(p.rglob("*.py")) if p.is_dir() else [p]
@@ -169,6 +169,16 @@ def _plain(text: str | None) -> str | None:
     return re.sub(r"\x1b\[[0-9;]*m", "", text) if text else text
 
 
+def longest_first(todo: list[Job], profile: str) -> list[Job]:
+    """Start the studies that took longest last time first (a study never run counts as longest), so that
+    the workers finish together instead of one long study running alone at the end."""
+    def last_seconds(job):
+        run = tracking.latest_run(job.study, profile)
+        return run.data.metrics.get("wall_seconds", float("inf")) if run else float("inf")
+
+    return sorted(todo, key=last_seconds, reverse=True)
+
+
 def run_profile(profile: Profile, force: bool = False, notebooks: Path = NOTEBOOKS,
                 out_dir: str = "reports/notebooks") -> list[Outcome]:
     from tqdm import tqdm
@@ -178,7 +188,7 @@ def run_profile(profile: Profile, force: bool = False, notebooks: Path = NOTEBOO
     outcomes = [Outcome(j.study, "cached", j.cached_run, 0.0) for j in jobs if j.cached_run]
     for o in outcomes:
         print(f"  {o.study}: unchanged, using cached run {o.run_id} (make report FORCE=1 re-runs)")
-    todo = [j for j in jobs if not j.cached_run]
+    todo = longest_first([j for j in jobs if not j.cached_run], profile.name)
     if not todo:
         return outcomes
     workers = min(profile.workers, len(todo))

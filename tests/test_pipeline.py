@@ -10,6 +10,7 @@ from pypdf import PdfReader
 
 from study import cli, tracking
 from study.runner import NOTEBOOKS
+from study.studies import registry
 
 STUDY = "depth_gradient"
 
@@ -50,7 +51,9 @@ def test_html_reports_are_self_contained_and_complete(in_smoke):
         assert html == (root / "reports" / lang / "instructor.html").read_text(encoding="utf-8")
         assert heading in html and f'id="{STUDY}"' in html
         sections = dict(re.findall(r'<section class="study" id="([\w-]+)">(.*?)</section>', html, re.S))
-        assert set(sections) == {"depth_gradient", "dropout_bn", "chapter-questions"}
+        assert set(sections) == {*registry(), "chapter-questions"}  # every study, none failed in smoke
+        for name in sections:
+            assert "failure" not in sections[name], name
         for name in ("depth_gradient", "dropout_bn"):
             assert len(re.findall(r'<img src="data:image/svg\+xml;base64,', sections[name])) == 4, name
         # nothing is fetched when the page opens: no external stylesheet, script, image or font
@@ -89,6 +92,15 @@ def test_second_run_is_served_from_the_cache(in_smoke, capsys):
     assert cli.main(["run", "--profile", "smoke"]) == 0
     assert "unchanged, using cached run" in capsys.readouterr().out
     assert len(runs()) == 1
+
+
+def test_the_studies_that_took_longest_start_first(in_smoke):
+    from study.config import load_profile
+    from study.runner import longest_first, plan
+
+    order = longest_first(plan(load_profile("smoke"), force=True), "smoke")
+    seconds = [tracking.latest_run(j.study, "smoke").data.metrics["wall_seconds"] for j in order]
+    assert len(seconds) == len(registry()) and seconds == sorted(seconds, reverse=True)
 
 
 def test_render_only_needs_mlflow(in_smoke):
