@@ -446,6 +446,13 @@ CLAIMS = [
 ]
 
 
+def summary_table(tables: dict, lang: str):
+    """The three benefits per condition and label count (what the notebook shows)."""
+    from study.studies import _transfer_report
+
+    return _transfer_report.benefit_table(tables, lang)
+
+
 def report(tables: dict, params: dict, lang: str) -> dict:
     """Setup, figures, tables and questions (in `_transfer_report.py`)."""
     from study.studies import _transfer_report
