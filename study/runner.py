@@ -126,18 +126,15 @@ def execute(job: Job, experiment_id: str, profile: str, out_dir: str) -> Outcome
     """Run one notebook into its own MLflow run (in a worker process)."""
     import papermill as pm
 
-    logging.basicConfig(level=logging.INFO, format=f"  {job.study} │ %(message)s", stream=sys.stderr, force=True)
-    for noisy in ("papermill", "traitlets", "alembic", "mlflow"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.getLogger("papermill").setLevel(logging.INFO)
-    logging.getLogger("papermill").addFilter(_only_cell_output)
+    logging.basicConfig(level=logging.WARNING, format=f"  {job.study} │ %(message)s", stream=sys.stderr, force=True)
     t0 = time.perf_counter()
     run_id = tracking.start_run(experiment_id, job.study, profile, job.cache_key, job.params, provenance(job))
     out = Path(out_dir) / f"{job.study}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
     error = None
     try:
-        pm.execute_notebook(job.notebook, str(out), kernel_name=KERNEL, progress_bar=False, log_output=True,
+        pm.execute_notebook(job.notebook, str(out), kernel_name=KERNEL, progress_bar=False,
+                            stdout_file=_Prefixed(job.study),
                             cwd=os.getcwd(), parameters={"run_id": run_id, "params": job.params,
                                                          "device": job.device, "threads": job.threads})
     except pm.PapermillExecutionError as e:
@@ -145,6 +142,7 @@ def execute(job: Job, experiment_id: str, profile: str, out_dir: str) -> Outcome
     except Exception:  # kernel died, notebook unreadable, ...: still a failure of this study only
         error = traceback.format_exc()
     seconds = time.perf_counter() - t0
+    error = _plain(error)  # the report's failure box shows it as text
     try:
         log = tracking.RunLogger(run_id)
         log.metrics({"wall_seconds": seconds})
@@ -152,14 +150,23 @@ def execute(job: Job, experiment_id: str, profile: str, out_dir: str) -> Outcome
         tracking.finish_run(run_id, out, error)
     except Exception:
         error = (error or "") + "\nwhile recording the run: " + traceback.format_exc()
-    return Outcome(job.study, "failed" if error else "finished", run_id, seconds, _plain(error), str(out))
+    return Outcome(job.study, "failed" if error else "finished", run_id, seconds, error, str(out))
 
 
-def _only_cell_output(record) -> bool:
-    """Stream what the notebook prints (its progress lines), not papermill's cell bookkeeping."""
-    msg = record.msg = str(record.getMessage()).rstrip()
-    record.args = ()
-    return bool(msg) and not msg.startswith(("Executing", "Ending Cell", "Input Notebook", "Output Notebook", "<Figure size"))
+class _Prefixed:
+    """Where the notebook's printed lines (its progress and verdicts) go: the terminal, each line marked with
+    its study. Only what the notebook prints, not the tables it displays (those are in the executed notebook)."""
+
+    def __init__(self, study: str):
+        self.study = study
+
+    def write(self, text: str):
+        for line in text.splitlines():
+            if line.strip():
+                sys.stderr.write(f"  {self.study} │ {line}\n")
+
+    def flush(self):
+        sys.stderr.flush()
 
 
 def _plain(text: str | None) -> str | None:
@@ -196,7 +203,6 @@ def run_profile(profile: Profile, force: bool = False, notebooks: Path = NOTEBOO
                unit="study", file=sys.stderr, dynamic_ncols=True)
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         futures = {pool.submit(execute, j, experiment_id, profile.name, out_dir): j for j in todo}
-        bar.set_postfix_str("running: " + ", ".join(j.study for j in todo[:workers]))
         for f in as_completed(futures):
             job = futures[f]
             try:

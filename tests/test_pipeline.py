@@ -125,6 +125,7 @@ def test_a_failing_notebook_fails_its_run_only_and_shows_in_the_report(store):
     (run,) = runs()
     assert run.info.status == "FAILED"
     assert "RuntimeError" in run.data.tags["error"]
+    assert "\x1b[" not in run.data.tags["error"]  # plain text, not IPython's terminal colours
     html = (store / "reports" / "en" / "index.html").read_text()
     assert 'class="box failure"' in html
     assert "the &lt;b&gt;broken&lt;/b&gt; study" in html  # escaped, shown as text
