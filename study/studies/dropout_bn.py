@@ -36,7 +36,7 @@ from study.engine.train import OPTIMIZERS, TrainSpec, evaluate, train
 from study.prompts import disagreement_question
 
 NAME = "dropout_bn"
-ORDER = 20
+ORDER = 55  # chapter order: after the RNN (§27.1.6), before transfer (§27.2)
 SECTIONS = "§27.1.7, §27.1.8"
 TITLE = {"ja": "Dropout と BatchNorm の不調和", "en": "The disharmony of Dropout and BatchNorm"}
 
