@@ -1,4 +1,5 @@
 """The pretraining study: its corpus, BERT's masking and pair tasks, the probe, the encoder, and a smoke run."""
+import itertools
 import json
 import re
 
@@ -226,3 +227,49 @@ def test_a_text_file_corpus_runs_through_the_whole_study(tmp_path):
     assert [v["claim"] for v in log.logged["claims.json"]] == ["C14", "C15", "C16", "C17"]
     assert "MLM" in pretraining.chapter_evidence("Q1", tables, "en")
     assert pretraining.report(tables, pretraining.params_dict(p), "ja")["setup"].startswith("テキストファイル")
+
+
+def test_weights_start_at_one_over_sqrt_fan_in_and_embeddings_at_bert_scale():
+    spec = EncoderSpec(vocab=200, width=64, layers=1, heads=4, ffn=256, max_len=24)
+    p = MemberEncoder(spec, [0]).p
+    assert p["tok"].std().item() == pytest.approx(0.02, rel=0.05)
+    assert p["l0_qkv"].std().item() == pytest.approx(64 ** -0.5, rel=0.05)  # not BERT's 0.02 at width 64
+    assert p["l0_f2"].std().item() == pytest.approx(256 ** -0.5, rel=0.05)
+    assert p["l0_ln1_g"].eq(1).all() and p["l0_qkv_b"].eq(0).all()
+
+
+def test_learning_rate_warms_up_over_a_tenth_of_the_steps_then_decays_to_zero():
+    from study.engine.pretrain import _schedule
+
+    f = _schedule(200)
+    lr = [f(s) for s in range(200)]
+    assert lr[0] == pytest.approx(1 / 20) and lr[19] == pytest.approx(1.0) and max(lr) == pytest.approx(1.0)
+    assert all(a < b for a, b in itertools.pairwise(lr[:20]))  # rising during warm-up
+    assert all(a >= b for a, b in itertools.pairwise(lr[19:])) and lr[-1] == pytest.approx(1 / 180)
+
+
+def test_pair_features_hold_each_sentences_mean_so_a_linear_probe_can_compare_them():
+    from study.engine.transformer import features
+
+    # one member, two pairs of length 6: [CLS] a a [SEP] b [SEP]; hidden state = a fixed value per token
+    tok = torch.tensor([[[CLS, 7, 8, SEP, 9, SEP], [CLS, 7, 7, SEP, 9, PAD]]])
+    seg = torch.tensor([[[0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 1, 0]]])
+    h = torch.randn(1, 2, 6, 3)
+    f = features(h, tok, segments=seg)
+    assert f.shape == (1, 2, 12) and torch.equal(f[..., :6], features(h, tok))
+    u = h[0, 0, 1:4].mean(0)  # sentence A and its [SEP], without [CLS]
+    v = h[0, 0, 4:6].mean(0)
+    assert torch.allclose(f[0, 0, 6:9], (u - v).abs()) and torch.allclose(f[0, 0, 9:], u * v)
+    assert torch.allclose(f[0, 1, 9:], h[0, 1, 1:4].mean(0) * h[0, 1, 4])  # padding is left out
+
+
+def test_nsp_negatives_come_mostly_from_another_topic():
+    c = corpora.generate(200, seed=1)
+    ids = {tuple(s): d for d, doc in enumerate(c.docs) for s in doc}  # a repeated sentence keeps one document
+    s = corpora.to_tensors(c)
+    B = 2000
+    b = corpora.sample_pairs(s, rng.uniform(torch.tensor([5]), 0, (B, 5)), torch.tensor([200]),
+                             torch.ones(1, B, dtype=torch.long), L=40)
+    other = [c.topics[ids[a]] != c.topics[ids[bb]] for k in range(B) if not b["nsp"][0, k]
+             for a, bb in [_halves(b["tokens"][0, k])]]
+    assert abs(sum(other) / len(other) - (1 - 1 / c.n_topics)) < 0.06  # the topic alone answers 3 negatives in 4

@@ -70,14 +70,16 @@ def pretrain(model: MemberEncoder, sents: Sentences, tasks: list[tuple[str, ...]
 
 
 @torch.no_grad()
-def encode(model: MemberEncoder, tokens, segments, pos=None, chunk: int = 256) -> torch.Tensor:
-    """Frozen features (M, N, F) of the same N inputs under every member."""
+def encode(model: MemberEncoder, tokens, segments, pos=None, chunk: int = 256, pair: bool = False) -> torch.Tensor:
+    """Frozen features (M, N, F) of the same N inputs under every member (`pair`: with the pair features)."""
     model.eval()
     out = []
     for i in range(0, tokens.shape[0], chunk):
         t = tokens[i:i + chunk].expand(model.members, -1, -1)
-        h = model(t, segments[i:i + chunk].expand(model.members, -1, -1))
-        out.append(features(h, t, None if pos is None or not pos.any() else pos[i:i + chunk].expand(model.members, -1)))
+        s = segments[i:i + chunk].expand(model.members, -1, -1)
+        h = model(t, s)
+        out.append(features(h, t, None if pos is None or not pos.any() else pos[i:i + chunk].expand(model.members, -1),
+                            s if pair else None))
     return torch.cat(out, 1)
 
 
@@ -105,7 +107,7 @@ def ridge_probe(train: tuple, val: tuple, test: tuple, n_classes: int,
 
 
 def finetune(model: MemberEncoder, train: tuple, test: tuple, n_classes: int, steps: int, batch: int, lr: float,
-             stream: int) -> torch.Tensor:
+             stream: int, pair: bool = False) -> torch.Tensor:
     """Fine-tune a copy of every member with a fresh linear head on (tokens, segments, pos, labels); test accuracy
     (M,). Minibatches are drawn from each member's own seed."""
     model = copy.deepcopy(model).train()
@@ -113,7 +115,7 @@ def finetune(model: MemberEncoder, train: tuple, test: tuple, n_classes: int, st
     seeds = torch.tensor(model.seeds)
     tok, seg, pos, y = train
     token_level = bool(pos.any())
-    dim = model.spec.width * (1 if token_level else 2)
+    dim = model.spec.width * (1 if token_level else 4 if pair else 2)
     g = torch.Generator().manual_seed(stream)
     head = torch.nn.Parameter(torch.randn(M, dim, n_classes, generator=g) * 0.02)
     bias = torch.nn.Parameter(torch.zeros(M, 1, n_classes))
@@ -122,13 +124,13 @@ def finetune(model: MemberEncoder, train: tuple, test: tuple, n_classes: int, st
     for step in range(steps):
         idx = (rng.uniform(seeds, stream * 100_003 + step, (bs,)) * n).long().clamp(max=n - 1)
         h = model(tok[idx], seg[idx])
-        f = features(h, tok[idx], pos[idx] if token_level else None)
+        f = features(h, tok[idx], pos[idx] if token_level else None, seg[idx] if pair else None)
         loss = loss_per_member(torch.bmm(f, head) + bias, y[idx])
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         opt.step()
     tok, seg, pos, y = test
-    f = encode(model, tok, seg, pos if token_level else None)
+    f = encode(model, tok, seg, pos if token_level else None, pair=pair)
     with torch.no_grad():
         return ((torch.bmm(f, head) + bias).argmax(-1) == y).float().mean(1)
 

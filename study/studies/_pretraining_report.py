@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from study.engine.stats import mean_ci
+from study.report import plots
 from study.studies import pretraining as S
 
 COLORS = {"none": "#7f7f7f", "mlm": "#1f77b4", "nsp": "#ff7f0e", "mlm_nsp": "#2ca02c", "mlm_nsp_sop": "#9467bd",
@@ -50,13 +51,13 @@ def setup_text(p: dict, lang: str) -> str:
     if lang == "ja":
         return (f"{src}で、幅 {p['width']}、{p['layers']} 層、{p['heads']} ヘッドの小さな Transformer エンコーダ"
                 f"([CLS]/[SEP] と区間埋め込みつき、系列長 {p['max_len']})を事前学習した。条件はすべて同じ計算量"
-                f"({p['steps']} ステップ × バッチ {p['batch_size']}、Adam 学習率 {p['lr']})で、事前学習なし、MLM のみ"
+                f"({p['steps']} ステップ × バッチ {p['batch_size']}、Adam 学習率 {p['lr']}、最初の 1 割のステップで 0 から上げ、その後 0 まで直線的に下げる)で、事前学習なし、MLM のみ"
                 "(15% の語を選び、80% を [MASK]、10% を別の語、10% をそのままにする)、NSP のみ(半分は本当の次の文、"
                 "半分は別の文書の文)、MLM+NSP(BERT)、MLM+NSP+文の順序(半分は 2 文を入れ替え)、MLM+無関係な課題"
                 "(文書ごとに固定した乱数ラベルを当てる)。生成コーパスでは各文の主語が前の文の目的語で、動詞は主語と"
                 "数が一致し、名詞にも動詞にもなる語がある。下流課題は語(名詞/動詞の両方になる語の品詞)、文(主語と動詞の"
                 "一致)、文対(同じ話題か)、文書(話題)の 4 つで、事前学習とは別の文書から作った。各モデルを、凍結特徴"
-                f"([CLS] と平均、語の課題はその位置の状態)へのリッジ回帰の線形プローブ(クラスあたり {p['probe_train']} 例)"
+                f"([CLS] と平均。語の課題はその位置の状態、文対の課題は各文の平均 u, v の |u−v| と u⊙v も加える)へのリッジ回帰の線形プローブ(クラスあたり {p['probe_train']} 例)"
                 f"と、クラスあたり {', '.join(map(str, p['labels']))} 例での全体のファインチューニング({p['ft_steps']} "
                 f"ステップ)で評価した。Q2 では、コーパス {sizes} 文書 × 課題の組 × 幅 {widths} を比べた。各条件 "
                 f"{p['seeds']} シードで、同じシードは同じ初期重みから始まる(差はシード対応)。スキルは正解率をチャンス 0、"
@@ -68,7 +69,8 @@ def setup_text(p: dict, lang: str) -> str:
                 "データだけから出している。")
     return (f"A small Transformer encoder (width {p['width']}, {p['layers']} layers, {p['heads']} heads, [CLS]/[SEP] and "
             f"segment embeddings, sequences of {p['max_len']} tokens) pretrained on {src}. Every condition gets the "
-            f"same compute ({p['steps']} steps × batch {p['batch_size']}, Adam, learning rate {p['lr']}): no "
+            f"same compute ({p['steps']} steps × batch {p['batch_size']}, Adam, learning rate {p['lr']} reached after "
+            "a warm-up over the first tenth of the steps, then decayed linearly to 0): no "
             "pretraining; masked LM only (15% of tokens chosen; of those 80% become [MASK], 10% a random word, 10% "
             "stay); next-sentence prediction only (half true next sentences, half from another document); MLM+NSP "
             "(BERT); MLM+NSP+sentence order (half the pairs swapped); MLM+an unrelated task (a random label fixed per "
@@ -76,7 +78,8 @@ def setup_text(p: dict, lang: str) -> str:
             "agree with their subjects, and some words are both nouns and verbs. Four downstream tasks, built from "
             "documents not used for pretraining: word class of a noun-or-verb word (token), subject–verb agreement "
             "(sentence), same topic (pair), topic (document). Each model is scored by a ridge linear probe on frozen "
-            f"features ([CLS] and mean; the word's own state for the token task; {p['probe_train']} examples per "
+            f"features ([CLS] and mean; the word's own state for the token task; for the pair task also |u−v| and u⊙v of "
+            f"the two sentences' means u, v, as in Sentence-BERT; {p['probe_train']} examples per "
             f"class) and by fine-tuning the whole model with {', '.join(map(str, p['labels']))} labels per class "
             f"({p['ft_steps']} steps). Q2 crosses corpus sizes {sizes} documents × task sets × widths {widths}. "
             f"{p['seeds']} seeds per condition; a seed starts from the same weights under every condition (differences "
@@ -107,7 +110,7 @@ def fig_matrix(t, T, lang):
     fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels) + 1.6, 0.42 * len(conds) + 2.2), squeeze=False)
     for ax, (kind, df) in zip(axes[0], panels):
         m = np.array([[df[(df["condition"] == c) & (df["task"] == k)]["acc"].mean() for k in tasks] for c in conds])
-        ax.imshow(m, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        plots.pixels(ax, m, aspect="auto", cmap="viridis", vmin=0, vmax=1)
         for i in range(len(conds)):
             for j in range(len(tasks)):
                 if math.isfinite(m[i, j]):
@@ -161,7 +164,7 @@ def fig_repr(t, T, lang):
     m = np.array([[np.nanmean(S.cka_between(t, a, b)) if len(S.cka_between(t, a, b)) else np.nan for b in conds]
                   for a in conds])
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(8.4, 3.6), gridspec_kw={"width_ratios": [1.3, 1]})
-    ax.imshow(m, cmap="magma", vmin=0, vmax=1)
+    plots.pixels(ax, m, cmap="magma", vmin=0, vmax=1)
     for i in range(len(conds)):
         for j in range(len(conds)):
             if math.isfinite(m[i, j]):

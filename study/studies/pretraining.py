@@ -178,7 +178,9 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
         key = lambda k: {"width": w, "condition": members[k][0], "corpus_docs": members[k][1],
                          "seed": members[k][2]}
         for name, task in tasks.items():
-            parts = [(encode(model, *task.take(part)[:3]), task.take(part)[3]) for part in ("train", "val", "test")]
+            pair = task.level == "pair"
+            parts = [(encode(model, *task.take(part)[:3], pair=pair), task.take(part)[3])
+                     for part in ("train", "val", "test")]
             acc = ridge_probe(*parts, task.n_classes)
             probe += [{**key(k), "task": name, "acc": float(acc[k]), "chance": 1 / task.n_classes}
                       for k in range(len(members))]
@@ -194,7 +196,7 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
                 for t_i, (name, task) in enumerate(tasks.items()):
                     for n in p.labels:
                         acc = finetune(sub, task.take("train", n), task.take("test"), task.n_classes, p.ft_steps,
-                                       p.ft_batch, p.ft_lr, stream=1000 * t_i + n)
+                                       p.ft_batch, p.ft_lr, stream=1000 * t_i + n, pair=task.level == "pair")
                         ft += [{**key(k), "task": name, "labels": n, "acc": float(acc[i]),
                                 "chance": 1 / task.n_classes} for i, k in enumerate(q1)]
         done = pd.DataFrame([r for r in probe if r["width"] == w])
@@ -521,6 +523,13 @@ CLAIMS = [
 
 
 # --- report -----------------------------------------------------------------------------------------------------
+
+def summary_table(tables: dict, lang: str):
+    """Mean and worst downstream skill per pretraining condition (what the notebook shows)."""
+    from study.studies import _pretraining_report
+
+    return _pretraining_report.generality_table(tables, lang)
+
 
 def report(tables: dict, params: dict, lang: str) -> dict:
     from study.studies._pretraining_report import (
