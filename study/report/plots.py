@@ -38,3 +38,18 @@ def band(ax, x, mean, lo, hi, label, **kw):
     (line,) = ax.plot(x, mean, marker="o", ms=3, label=label, **kw)
     ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.18, linewidth=0)
     return line
+
+
+def pixels(ax, m, aspect="equal", **kw):
+    """A matrix drawn like imshow (row 0 at the top, one cell per entry) but as vector cells, so the PDFs stay
+    vector (imshow would embed a raster image) and small filters stay sharp at any zoom."""
+    import numpy as np
+
+    m = np.asarray(m, dtype=float)
+    rows, cols = m.shape
+    mesh = ax.pcolormesh(np.arange(cols + 1) - 0.5, np.arange(rows + 1) - 0.5, m, antialiased=False,
+                         linewidth=0, **kw)
+    ax.set_xlim(-0.5, cols - 0.5)
+    ax.set_ylim(rows - 0.5, -0.5)
+    ax.set_aspect(aspect)
+    return mesh

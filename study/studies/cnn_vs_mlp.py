@@ -333,6 +333,8 @@ def fig_accuracy(t, lang):
 def fig_filters(t, lang):
     import matplotlib.pyplot as plt
 
+    from study.report import plots
+
     f = t["filters"]
     f = f[f["seed"] == f["seed"].min()]
     n = int(f["filter"].max()) + 1
@@ -343,7 +345,7 @@ def fig_filters(t, lang):
             w = g["weight"].to_numpy().reshape(3, 3)
             s = float(np.abs(w).max()) or 1.0
             ax = axes[r, k]
-            ax.imshow(w, cmap="RdBu_r", vmin=-s, vmax=s)
+            plots.pixels(ax, w, cmap="RdBu_r", vmin=-s, vmax=s)
             _bare(ax)
         axes[r, 0].set_ylabel(NAMES[order][lang], fontsize=7)
     fig.tight_layout()
@@ -363,12 +365,14 @@ def fig_example(t, lang):
     import matplotlib.pyplot as plt
     from sklearn.datasets import load_digits
 
+    from study.report import plots
+
     perm = torch.tensor(t["permutation"].sort_values("position")["source_pixel"].to_numpy())
     x = torch.from_numpy(load_digits().data[:3].astype(np.float32))
     fig, axes = plt.subplots(2, 3, figsize=(4.2, 3.0), squeeze=False)
     for r, (order, imgs) in enumerate(zip(ORDERS, (x, permute(x, perm)))):
         for k in range(3):
-            axes[r, k].imshow(imgs[k].view(SIDE, SIDE), cmap="gray_r")
+            plots.pixels(axes[r, k], imgs[k].view(SIDE, SIDE), cmap="gray_r")
             _bare(axes[r, k])
         axes[r, 0].set_ylabel(NAMES[order][lang], fontsize=7)
     fig.tight_layout()
