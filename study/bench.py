@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from study.engine.data import digits
+from study.data import digits
 from study.engine.loop import standalone, train_standalone
 from study.engine.nets import MemberMLP, MLPSpec
 from study.engine.train import TrainSpec, train

@@ -23,7 +23,7 @@ from study.config import Profile
 PACKAGE = Path(__file__).parent
 NOTEBOOKS = PACKAGE / "notebooks"
 KERNEL = "python3"  # `make setup` installs this kernel spec into the venv, pointing at the venv's interpreter
-SHARED_CODE = ["engine", "claims.py", "config.py", "tracking.py"]  # code every study's results depend on
+SHARED_CODE = ["engine", "data", "claims.py", "config.py", "tracking.py"]  # code every study's results depend on
 
 
 @dataclass

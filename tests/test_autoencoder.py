@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from study.claims import VERDICTS
-from study.engine.data import digits
+from study.data import digits
 from study.studies import autoencoder as ae
 
 

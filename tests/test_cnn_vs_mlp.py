@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from study.claims import VERDICTS
-from study.engine.data import digits
+from study.data import digits
 from study.studies import cnn_vs_mlp as cm
 
 

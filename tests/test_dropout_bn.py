@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from study.engine.data import digits
+from study.data import digits
 from study.engine.measure import reestimate_bn, variance_shift
 from study.engine.nets import (
     Activation,

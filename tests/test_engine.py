@@ -4,9 +4,9 @@ import math
 import pytest
 import torch
 
+from study.data import Split, digits
 from study.engine import train as train_mod
 from study.engine.convnets import CNNSpec, MemberCNN
-from study.engine.data import Split, digits
 from study.engine.loop import standalone, train_standalone
 from study.engine.nets import MemberMLP, MLPSpec
 from study.engine.train import TrainSpec, lr_scaling_is_exact, train

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from study.claims import VERDICTS
+from study.data import digits
 from study.engine import landscapes as land
 from study.engine import shootout as sh
-from study.engine.data import digits
 from study.engine.nets import MemberMLP, MLPSpec
 from study.studies import optimizers as study
 

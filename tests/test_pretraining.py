@@ -8,9 +8,10 @@ import torch
 
 from study import tracking
 from study.config import ProfileError, load_profile
-from study.engine import corpus as corpora
-from study.engine import downstream, rng
-from study.engine.corpus import CLS, MASK, N_SPECIAL, PAD, SEP
+from study.data import corpus as corpora
+from study.data import downstream
+from study.data.corpus import CLS, MASK, N_SPECIAL, PAD, SEP
+from study.engine import rng
 from study.engine.pretrain import effective_rank, linear_cka, ridge_probe
 from study.engine.transformer import (
     EncoderSpec,

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from study.claims import VERDICTS
+from study.data.sequences import compare_first_last
 from study.engine.loop import train_standalone
 from study.engine.recurrent import MemberRNN, RNNSpec, standalone_rnn
-from study.engine.sequences import compare_first_last
 from study.engine.train import TrainSpec, train
 from study.studies import rnn_lstm as study
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from study import data
 from study.claims import VERDICTS
-from study.engine import data
+from study.data.shapes import CLASSES, shapes
 from study.engine.convnets import MemberCNN
-from study.engine.shapes import CLASSES, shapes
 from study.engine.train import TrainSpec, member_batches, train
 from study.studies import transfer
 

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import torch
 
+from study.data.corpus import Sentences, sample_pairs
 from study.engine import rng
-from study.engine.corpus import Sentences, sample_pairs
 from study.engine.transformer import (
     MemberEncoder,
     features,

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import torch
 
-from study.engine.data import Split
+from study.data import Split
 from study.engine.train import OPTIMIZERS, TrainSpec, evaluate, train
 
 

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from study.data.corpus import MASK, N_SPECIAL, PAD
 from study.engine import rng
-from study.engine.corpus import MASK, N_SPECIAL, PAD
 
 HEADS = ("mlm", "nsp", "sop", "unrelated")
 

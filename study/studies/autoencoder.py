@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from study import data
 from study.claims import (
     Claim,
     Verdict,
@@ -26,7 +27,6 @@ from study.claims import (
     record,
 )
 from study.config import param
-from study.engine import data
 from study.engine import device as devices
 from study.engine.measure import layer_gradients
 from study.engine.nets import MemberLinear, MemberMLP, MLPSpec, init_std

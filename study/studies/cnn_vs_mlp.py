@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from study import data
 from study.claims import (
     Claim,
     Verdict,
@@ -24,7 +25,6 @@ from study.claims import (
     record,
 )
 from study.config import param
-from study.engine import data
 from study.engine import device as devices
 from study.engine.convnets import CNNSpec, MemberCNN
 from study.engine.nets import MemberMLP, MLPSpec

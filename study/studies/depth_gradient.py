@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from study import data
 from study.claims import (
     Claim,
     Verdict,
@@ -22,7 +23,6 @@ from study.claims import (
     record,
 )
 from study.config import param
-from study.engine import data
 from study.engine import device as devices
 from study.engine.measure import decay_per_layer, derivative_on_grid, layer_gradients
 from study.engine.nets import ACTIVATIONS, INIT_SCHEMES, MemberMLP, MLPSpec

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from study import data
 from study.claims import (
     INCONCLUSIVE,
     NOT_SUPPORTED,
@@ -27,7 +28,6 @@ from study.claims import (
     record,
 )
 from study.config import param
-from study.engine import data
 from study.engine import device as devices
 from study.engine import landscapes as land
 from study.engine import shootout as sh

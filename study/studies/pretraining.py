@@ -11,7 +11,7 @@ width: score vs corpus size, gain per doubling, every case where adding a task l
 interval, and the FLOPs and seconds of each point.
 
 All members of one width train as one batched model (study.engine.transformer); the corpus is generated with a
-known structure (study.engine.corpus) or read from a text file.
+known structure (study.data.corpus) or read from a text file.
 """
 import math
 import time
@@ -30,9 +30,9 @@ from study.claims import (
     missing,
 )
 from study.config import param
-from study.engine import corpus as corpora
+from study.data import corpus as corpora
+from study.data import downstream
 from study.engine import device as devices
-from study.engine import downstream
 from study.engine.pretrain import (
     effective_rank,
     encode,

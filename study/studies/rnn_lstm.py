@@ -2,7 +2,7 @@
 
 Task: the adding problem of Hochreiter & Schmidhuber (1997, experiment 4) with its two marked values at the
 first and the last step, asked as a yes/no question (is u_1 + u_T > 1?), so the lag is exactly T - 1 steps and
-the memoryless baseline is known: 3/4 (see engine.sequences.compare_first_last). Grid: lag T × cell (tanh RNN,
+the memoryless baseline is known: 3/4 (see study.data.sequences.compare_first_last). Grid: lag T × cell (tanh RNN,
 LSTM, GRU, sized to about the same parameter count) × seeds, all cells under the same optimizer, learning rate
 and number of steps. Each (T, cell) is one batched engine run over seeds. Measured per member: test accuracy,
 success (accuracy above the baseline by a stated margin), and the norm of dL/dh_t at every step t, before and
@@ -20,9 +20,9 @@ from scipy import stats as sps
 
 from study.claims import Claim, Verdict, all_of, interval_verdict, missing, record
 from study.config import param
+from study.data.sequences import compare_first_last
 from study.engine import device as devices
 from study.engine.recurrent import GATES, MemberRNN, RNNSpec
-from study.engine.sequences import compare_first_last
 from study.engine.stats import mean_ci
 from study.engine.train import OPTIMIZERS, TrainSpec, evaluate, train
 from study.prompts import disagreement_question

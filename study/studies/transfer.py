@@ -1,6 +1,6 @@
 """Transfer learning (§27.2, §27.3.1): a small CNN pretrained on one task and moved to another with few labels.
 
-Source: digits 0–4 (a related task) or synthetic shapes (a dissimilar one, `engine.shapes`). Target: digits 5–9
+Source: digits 0–4 (a related task) or synthetic shapes (a dissimilar one, `study.data.shapes`). Target: digits 5–9
 with a few labelled images per class, a fresh sample for every seed. Conditions on the target: from scratch;
 freezing the first n conv blocks of the pretrained backbone for n = 0 … L (0 = fine-tune everything, L = frozen
 backbone + new head); two-stage (head only, then everything at a lower rate). On a BatchNorm backbone, the
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from study import data
 from study.claims import (
     Claim,
     Verdict,
@@ -29,10 +30,9 @@ from study.claims import (
     record,
 )
 from study.config import param
-from study.engine import data
+from study.data.shapes import shapes
 from study.engine import device as devices
 from study.engine.convnets import CNNSpec, MemberCNN
-from study.engine.shapes import shapes
 from study.engine.stats import mean_ci, paired_diff
 from study.engine.train import OPTIMIZERS, TrainSpec, evaluate, train
 

@@ -7,7 +7,7 @@ standardised with the training part's statistics, exactly as `data.digits` does.
 import numpy as np
 import torch
 
-from study.engine.data import Split
+from study.data import Split
 
 SIDE = 8
 CLASSES = ("box", "disc", "hbar", "vbar", "cross")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from study.engine.corpus import MASK, NOUN, VERB, Corpus, pack
+from study.data.corpus import MASK, NOUN, VERB, Corpus, pack
 
 LEVELS = {"tagging": "token", "agreement": "sentence", "same_topic": "pair", "topic": "document",
           "frequency": "token", "word_order": "sentence", "same_doc": "pair", "document": "document"}

@@ -1,7 +1,7 @@
 """Synthetic sequence tasks with a controllable time lag, generated from a seed (no download)."""
 import torch
 
-from study.engine.data import Split
+from study.data import Split
 
 
 def compare_first_last(seed: int, length: int, n_train: int = 2048, n_val: int = 512, n_test: int = 1024) -> Split:
