@@ -63,6 +63,11 @@ def points(m: float, lo: float, hi: float) -> str:
     return f"{m * 100:+.1f} pt [{lo * 100:+.1f}, {hi * 100:+.1f}]"
 
 
+def number(m: float, lo: float, hi: float) -> str:
+    """A value with its 95% interval, two decimals."""
+    return f"{m:.2f} [{lo:.2f}, {hi:.2f}]" if math.isfinite(lo) else f"{m:.2f} (n<2)"
+
+
 def talking_point(claim: Claim, verdict: dict | None, lang: str) -> str | None:
     """An instructor's prompt for a claim the data did not plainly support."""
     if not verdict or verdict["verdict"] == SUPPORTED:

@@ -23,6 +23,7 @@ from study.claims import (
     all_of,
     interval_verdict,
     missing,
+    number,
     points,
     record,
 )
@@ -305,16 +306,12 @@ def decide_c18(t) -> Verdict:
     return Verdict("C18", all_of(*parts), n, {
         "ja": "事前学習あり − 同じ網の乱数初期化(random)の差(テスト正解率): "
               + "、".join(f"{s} ラベルで {w}" for s, w in words)
-              + f"(基準 > {ACC_GAP * 100:.0f} ポイント)。微調整開始時の第1層の勾配は log10 で {_num(gm, glo, ghi)} 大きい"
+              + f"(基準 > {ACC_GAP * 100:.0f} ポイント)。微調整開始時の第1層の勾配は log10 で {number(gm, glo, ghi)} 大きい"
               f"(基準 > 0)。" + extra["ja"],
         "en": "Pretrained minus the same net from random init ('random'), test accuracy: "
               + ", ".join(f"{w} with {s} labels" for s, w in words)
               + f" (rule: > {ACC_GAP * 100:.0f} points). At the start of fine-tuning the first layer's gradient is larger "
-              f"by {_num(gm, glo, ghi)} in log10 (rule: > 0)." + extra["en"]})
-
-
-def _num(m, lo, hi):
-    return f"{m:.2f} [{lo:.2f}, {hi:.2f}]" if math.isfinite(lo) else f"{m:.2f} (n<2)"
+              f"by {number(gm, glo, ghi)} in log10 (rule: > 0)." + extra["en"]})
 
 
 CLAIMS = [

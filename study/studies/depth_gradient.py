@@ -19,6 +19,7 @@ from study.claims import (
     all_of,
     interval_verdict,
     missing,
+    number,
     points,
     record,
 )
@@ -236,9 +237,9 @@ def decide_c3(t) -> Verdict:
          "log10_ratio_gain": rm, "log10_ratio_gain_lo": rlo, "log10_ratio_gain_hi": rhi}
     return Verdict("C3", v, n, {
         "ja": f"{deep} 層で ReLU({ri})はシグモイド({si})より正解率が {points(m, lo, hi)} 高い(基準 > "
-              f"{ACC_GAP * 100:.0f} ポイント)。第1層/最終層の勾配比は log10 で {_num(rm, rlo, rhi)} 大きい(基準 > 0)。",
+              f"{ACC_GAP * 100:.0f} ポイント)。第1層/最終層の勾配比は log10 で {number(rm, rlo, rhi)} 大きい(基準 > 0)。",
         "en": f"At {deep} layers ReLU ({ri}) beats sigmoid ({si}) by {points(m, lo, hi)} test accuracy (rule: > "
-              f"{ACC_GAP * 100:.0f} points); its first/last gradient ratio is larger by {_num(rm, rlo, rhi)} "
+              f"{ACC_GAP * 100:.0f} points); its first/last gradient ratio is larger by {number(rm, rlo, rhi)} "
               f"in log10 (rule: > 0)."})
 
 
@@ -264,10 +265,6 @@ def decide_c4(t) -> Verdict:
               f"ポイントを超えて悪化せず、少なくとも一つで {ACC_GAP * 100:.0f} ポイントを超えて改善。",
         "en": f"Change in test accuracy from adding BN at {deep} layers: {parts_en}. Rule: no activation loses "
               f"more than {ACC_GAP * 100:.0f} points and at least one gains more than {ACC_GAP * 100:.0f}."})
-
-
-def _num(m, lo, hi):
-    return f"{m:.2f} [{lo:.2f}, {hi:.2f}]" if math.isfinite(lo) else f"{m:.2f} (n<2)"
 
 
 def _r(n, k):

@@ -18,7 +18,15 @@ import torch
 import torch.nn.functional as F
 from scipy import stats as sps
 
-from study.claims import Claim, Verdict, all_of, interval_verdict, missing, record
+from study.claims import (
+    Claim,
+    Verdict,
+    all_of,
+    interval_verdict,
+    missing,
+    number,
+    record,
+)
 from study.config import param
 from study.data.sequences import compare_first_last
 from study.engine import device as devices
@@ -215,20 +223,16 @@ def decide_c20(t) -> Verdict:
         "ja": f"成功率: RNN は T={short} で {rs}/{n1}、T={long_} で {rl}/{n2}(変化 {_pp(drop, drop_lo, drop_hi)}、"
               f"基準 < −{RATE_GAP * 100:.0f} pt)。T={long_} で LSTM は {ll}/{n3}、RNN との差 {_pp(gap, gap_lo, gap_hi)}"
               f"(基準 > +{RATE_GAP * 100:.0f} pt)。学習前に系列の先頭まで届く勾配 ‖∂L/∂h_1‖/‖∂L/∂h_T‖ は LSTM が RNN "
-              f"より log10 で {_num(g_m, g_lo, g_hi)} 大きい(基準 > {GRAD_GAP:g})。",
+              f"より log10 で {number(g_m, g_lo, g_hi)} 大きい(基準 > {GRAD_GAP:g})。",
         "en": f"Success: the RNN solved {rs}/{n1} seeds at T={short} and {rl}/{n2} at T={long_} (change "
               f"{_pp(drop, drop_lo, drop_hi)}, rule: < −{RATE_GAP * 100:.0f} pt). At T={long_} the LSTM solved "
               f"{ll}/{n3}, {_pp(gap, gap_lo, gap_hi)} above the RNN (rule: > +{RATE_GAP * 100:.0f} pt). At "
               f"initialisation the gradient that reaches the first step, ‖∂L/∂h_1‖/‖∂L/∂h_T‖, is larger for the "
-              f"LSTM by {_num(g_m, g_lo, g_hi)} in log10 (rule: > {GRAD_GAP:g})."})
+              f"LSTM by {number(g_m, g_lo, g_hi)} in log10 (rule: > {GRAD_GAP:g})."})
 
 
 def _pp(m, lo, hi):
     return f"{m * 100:+.0f} pt [{lo * 100:+.0f}, {hi * 100:+.0f}]"
-
-
-def _num(m, lo, hi):
-    return f"{m:.2f} [{lo:.2f}, {hi:.2f}]" if math.isfinite(lo) else f"{m:.2f} (n<2)"
 
 
 CLAIMS = [
