@@ -28,14 +28,14 @@ def cmd_run(args) -> int:
 
 def cmd_render(args) -> int:
     from study.report.render import render
+    from study.report.words import LANGS
 
     name = Path(args.profile).stem
-    made = render(name, Path(args.out), pdf=not args.no_pdf)
+    made = render(name, Path(args.out), pdf=not args.no_pdf, templates=Path(args.templates) if args.templates else None)
     print(f"  {made['index']}")
-    for lang in ("ja", "en"):
-        print(f"  {lang}: " + "  ".join(p.name for p in made[lang].values()) + f"  (in {made[lang]['index.html'].parent})")
-    for w in made["warnings"]:
-        print(f"warning: {w}", file=sys.stderr)
+    for lang in LANGS:
+        print(f"  {lang}: " + "  ".join(p.name for p in made[lang].values()) + f"  (in {made[lang]['index.html'].parent},"
+              " one folder per study for handouts)")
     missing = [r.name for r in made["results"] if r.status == "missing"]
     if missing:
         print(f"  not run yet under '{name}': {', '.join(missing)} (make report PROFILE={name})")
@@ -107,6 +107,8 @@ def main(argv=None) -> int:
     def rendering(p):
         p.add_argument("--out", default="reports", help="output folder (default: reports)")
         p.add_argument("--no-pdf", action="store_true", help="write HTML only")
+        p.add_argument("--templates", help="folder of the report's templates, e.g. your own edited copy of "
+                                           "templates/ (default: the project's)")
 
     running(add("run", cmd_run, "execute the studies' notebooks and log them to MLflow"))
     rendering(add("render", cmd_render, "render the reports from MLflow without running anything"))

@@ -23,7 +23,9 @@ from study.config import Profile
 PACKAGE = Path(__file__).parent
 NOTEBOOKS = PACKAGE / "notebooks"
 KERNEL = "python3"  # `make setup` installs this kernel spec into the venv, pointing at the venv's interpreter
-SHARED_CODE = ["engine", "data", "claims.py", "config.py", "tracking.py"]  # code every study's results depend on
+# The code a study's results depend on: its run is cached by a hash of these, its own module and its notebook.
+# The report (study/report/, templates/) is not among them: rewording or redrawing never re-runs a study.
+SHARED_CODE = ["engine", "data", "claims.py", "_legacy_claims.py", "params.py", "tracking.py"]
 
 
 @dataclass
@@ -135,8 +137,8 @@ def execute(job: Job, experiment_id: str, profile: str, out_dir: str) -> Outcome
     try:
         pm.execute_notebook(job.notebook, str(out), kernel_name=KERNEL, progress_bar=False,
                             stdout_file=_Prefixed(job.study),
-                            cwd=os.getcwd(), parameters={"run_id": run_id, "params": job.params,
-                                                         "device": job.device, "threads": job.threads})
+                            cwd=os.getcwd(), parameters={**job.params, "run_id": run_id, "device": job.device,
+                                                         "threads": job.threads, "show_verdicts": False})
     except pm.PapermillExecutionError as e:
         error = f"{e.ename}: {e.evalue}\n" + "\n".join(line for line in e.traceback[-6:])
     except Exception:  # kernel died, notebook unreadable, ...: still a failure of this study only

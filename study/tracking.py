@@ -112,9 +112,12 @@ class RunLogger:
         self.flush()
         self._call(self.client.log_dict, self.run_id, obj, name)
 
-    def figure(self, fig, name: str):
+    def figure(self, fig, name: str, caption: str = ""):
+        """A figure as figures/<name>.png, with its caption beside it as figures/<name>.txt."""
         self.flush()
         self._call(self.client.log_figure, self.run_id, fig, f"figures/{name}.png")
+        if caption:
+            self._call(self.client.log_text, self.run_id, caption, f"figures/{name}.txt")
 
 
 # --- lifecycle, used by the runner -----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -22,7 +23,11 @@ def smoke(tmp_path_factory):
     MLFLOW_TRACKING_URI point at it while the session's tests run."""
     from study import cli
 
-    root = tmp_path_factory.mktemp("e2e")
+    # While developing, STUDY_SMOKE_DIR=<folder> keeps the smoke store there and reuses its runs (the cache
+    # makes the run a re-render); CI never sets it and gets a fresh store.
+    keep = os.environ.get("STUDY_SMOKE_DIR")
+    root = Path(keep) if keep else tmp_path_factory.mktemp("e2e")
+    root.mkdir(parents=True, exist_ok=True)
     mp = pytest.MonkeyPatch()
     old = os.getcwd()
     os.chdir(root)

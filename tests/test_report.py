@@ -100,3 +100,77 @@ def test_pdfs_have_page_numbers_contents_embedded_cjk_fonts_and_vector_figures(i
     if shutil.which("pdffonts"):
         out = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
         assert re.search(r"IPAexGothic\s+CID TrueType\s+Identity-H\s+yes", out), out
+
+
+def test_each_study_has_a_handout_per_language_and_edition(in_smoke):
+    from study.studies import registry
+
+    root, _ = in_smoke
+    index = (root / "reports" / "index.html").read_text(encoding="utf-8")
+    for name in registry():
+        for lang in LANGS:
+            for edition in EDITIONS:
+                page = root / "reports" / lang / name / f"{edition}.html"
+                html_ = page.read_text(encoding="utf-8")
+                sections = re.findall(r'<section class="study" id="([\w-]+)">', html_)
+                assert sections == [name], (page, sections)
+                assert (page.with_suffix(".pdf")).stat().st_size > 10_000
+                assert f'href="{lang}/{name}/{edition}.html"' in index
+                assert f'href="{lang}/{name}/{edition}.pdf"' in index
+
+
+def test_the_instructor_edition_opens_with_a_summary_of_every_verdict(in_smoke):
+    from study.studies import registry
+
+    root, _ = in_smoke
+    ids = [c.id for m in registry().values() for c in m.CLAIMS]
+    for lang in LANGS:
+        page = html(root, lang, "instructor")
+        summary = re.search(r'<section class="summary" id="summary">(.*?)</section>', page, re.S).group(1)
+        assert re.findall(r'<th><a href="#[\w-]+">(C\d+)</a></th>', summary) == ids
+        assert page.index('id="summary"') < page.index('<section class="study"')
+        assert 'id="summary"' not in html(root, lang, "student")
+
+
+def test_japanese_pages_have_no_stray_spaces_inside_sentences(in_smoke):
+    from study.report import legacy
+    from study.studies import registry
+
+    root, _ = in_smoke
+    cjk = "\u3040-\u30ff\u4e00-\u9fff\u3000-\u303f\uff00-\uffef"
+    old = [n for n, m in registry().items() if legacy.is_legacy(m)]  # words still in Python, not templates
+    for edition in EDITIONS:
+        page = html(root, "ja", edition)
+        for name in old:
+            page = re.sub(rf'<section class="study" id="{name}">.*?</section>', "", page, flags=re.S)
+            page = re.sub(rf'<tr><th><a href="#{name}-.*?</tr>', "", page, flags=re.S)
+        if "pretraining" in old:  # the chapter questions' evidence comes from the pretraining study
+            page = re.sub(r'<section class="study" id="chapter-questions">.*?</section>', "", page, flags=re.S)
+        text = re.sub(r"<[^>]+>", "\n", re.sub(r"<(style|script)\b.*?</\1>", "", page, flags=re.S))
+        stray = re.findall(rf"[{cjk}] +[{cjk}]", text)
+        assert not stray, stray[:10]
+
+
+def test_rewording_a_question_re_renders_without_re_running(in_smoke, tmp_path, capsys):
+    """The cache key is computation only: an edited template shows up in every page, and nothing executes."""
+    from study import cli
+    from study.report.words import TEMPLATES
+
+    root, _ = in_smoke
+    mine = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, mine)
+    en = mine / "studies" / "cnn_vs_mlp.en.j2"
+    text = en.read_text(encoding="utf-8")
+    assert "what does a CNN assume about its input?" in text
+    en.write_text(text.replace("what does a CNN assume about its input?",
+                               "which assumption of the CNN did the permutation break?"), encoding="utf-8")
+    runs_before = len(tracking.client().search_runs([tracking.ensure_store()], ""))
+    capsys.readouterr()
+    assert cli.main(["report", "--profile", "smoke", "--templates", str(mine), "--out", str(tmp_path / "out"),
+                     "--no-pdf"]) == 0
+    out = capsys.readouterr().out
+    assert "unchanged, using cached run" in out and "finished in" not in out
+    assert len(tracking.client().search_runs([tracking.ensure_store()], "")) == runs_before
+    for page in ("en/student.html", "en/instructor.html", "en/cnn_vs_mlp/student.html"):
+        assert "which assumption of the CNN did the permutation break?" in (tmp_path / "out" / page).read_text()
+    assert "which assumption" not in (tmp_path / "out" / "ja" / "student.html").read_text()

@@ -1,56 +1,33 @@
-"""Render the collected results: for each language a student worksheet and an instructor edition, as
-self-contained HTML (CSS and SVG figures inlined, no requests) and as PDF; plus a landing page.
+"""Render the collected results: for each language a student worksheet and an instructor edition of the
+whole report and of each study (a handout), as HTML and PDF, and a landing page.
 
-reports/index.html                      landing page (both languages, both editions)
-reports/{ja,en}/{student,instructor}.{html,pdf}
-reports/{ja,en}/index.html, report.pdf  the complete (instructor) report of that language
+reports/index.html                                   landing page: every language, edition and handout
+reports/{ja,en}/{student,instructor}.{html,pdf}      all studies
+reports/{ja,en}/index.html, report.pdf               the complete (instructor) report of that language
+reports/{ja,en}/<study>/{student,instructor}.{html,pdf}   one study, to hand out on its own
+reports/figures/*.svg, reports/assets/               figures and the font subset, shared by every page
+
+Everything is written into reports/.staging first and moved into place only when the whole render has
+succeeded, so a failed render leaves the previous reports as they were. Figures and PDFs are cached by
+content (study.report.cache): an unchanged figure is not drawn again, an unchanged page not typeset again.
 """
-import base64
 import io
+import os
 import platform
 import shutil
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
-import jinja2
-
 from study import tracking
-from study.claims import talking_point
-from study.report import plots
+from study.report import cache, legacy, plots
 from study.report.collect import StudyResult, collect
-from study.report.i18n import CHAPTER_QUESTIONS, LANGS, NO_EVIDENCE, TEXT
+from study.report.content import params_for, study_content, study_facts
+from study.report.pdf import write_pdfs
+from study.report.sections import section
+from study.report.words import LANGS, TEMPLATES, Page, StudyWords, environment
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 EDITIONS = ("student", "instructor")
-
-
-def embed_font(html: str) -> str:
-    """Put IPAexGothic, cut down to the characters this page uses, into the page as a data URI, so Japanese
-    reads the same on a machine without Japanese fonts (a few hundred KB instead of the font's 4 MB)."""
-    from fontTools import subset
-
-    options = subset.Options()
-    options.layout_features = ["*"]
-    font = subset.load_font(str(plots.japanese_font()), options)
-    subsetter = subset.Subsetter(options)
-    subsetter.populate(text="".join(sorted(set(html))))
-    subsetter.subset(font)
-    buf = io.BytesIO()
-    subset.save_font(font, buf, options)
-    data = base64.b64encode(buf.getvalue()).decode()
-    face = f'<style>@font-face {{ font-family: "IPAexGothic"; src: url("data:font/ttf;base64,{data}"); }}</style>'
-    return html.replace("</head>", face + "\n</head>", 1)
-
-
-def _svg(fig) -> str:
-    """A vector figure as a data URI; text is drawn as paths, so no font is needed to view it."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode()
+FONT = "assets/ipaexg-subset.ttf"
 
 
 def _table_html(df) -> str:
@@ -59,125 +36,169 @@ def _table_html(df) -> str:
     return html.replace("\\n", "<br>")  # pandas writes a cell's newline as a literal backslash-n
 
 
-def _content(r: StudyResult, lang: str, glyph_warnings: list) -> dict:
-    """What one study shows in one language (shared by both editions)."""
-    m = r.module
-    s = {"name": r.name, "title": m.TITLE[lang], "sections": m.SECTIONS, "status": r.status, "run_id": r.run_id,
-         "run_link": tracking.run_url(r.run_id, r.experiment_id) if r.run_id else "", "claims": [],
-         "error": r.error, "tags": r.tags, "params": r.params, "metrics": r.metrics, "talking_points": []}
-    verdicts = {v["claim"]: v for v in r.verdicts}
-    for c in m.CLAIMS:
-        v = verdicts.get(c.id)
-        s["claims"].append({"id": c.id, "section": c.section, "statement": c.statement[lang], "rule": c.rule[lang],
-                            "verdict": v["verdict"] if v else None, "reason": v["reason"][lang] if v else None})
-        point = talking_point(c, v, lang)
-        if point:
-            s["talking_points"].append(point)
-    if r.status == "finished":
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            content = m.report(r.tables, r.params, lang)
-            content["figures"] = [(_svg(fig), cap) for fig, cap in content["figures"]]
-        glyph_warnings += [str(w.message) for w in caught if "glyph" in str(w.message).lower()]
-        content["tables"] = [(_table_html(df), cap) for df, cap in content["tables"]]
-        s.update(content)
-        members = r.tables.get("members")
-        s["diverged"] = bool(members is not None and "diverged" in members and members["diverged"].any())
-        seeds = r.params.get("seeds", "?")
-        s["source_line"] = f"{r.tags.get('profile', '?')} · seeds {seeds} · commit {r.tags.get('git_commit', '?')[:10]}"
-    return s
+def _figure_source(r: StudyResult) -> str:
+    files = [Path(section(r.name).__file__), Path(plots.__file__)]
+    return cache.code_digest(*files)
 
 
-def _chapter_questions(results: list[StudyResult], lang: str) -> list[dict]:
-    done = {r.name for r in results if r.status == "finished"}
-    out = []
-    for q in CHAPTER_QUESTIONS:
-        evidence = NO_EVIDENCE[lang]
-        if q["study"] in done:
-            r = next(r for r in results if r.name == q["study"])
-            evidence = getattr(r.module, "chapter_evidence", lambda *_: NO_EVIDENCE[lang])(q["id"], r.tables, lang)
-        out.append({"id": q["id"], "text": q[lang], "evidence": evidence})
-    return out
+class Renderer:
+    def __init__(self, profile: str, out: Path, pdf: bool, templates: Path | None, progress):
+        self.profile, self.out, self.pdf, self.progress = profile, Path(out), pdf, progress
+        self.env = environment(templates)
+        self.css = ((templates or TEMPLATES) / "style.css").read_text(encoding="utf-8")
+        self.staging = self.out / ".staging"
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging.mkdir(parents=True)
+        self.figures = cache.FigureStore(self.staging / "figures", self.out / "figures")
+        self.pages: dict[str, str] = {}  # path relative to reports/ -> HTML
+
+    # --- content ---------------------------------------------------------------------------------------------
+
+    def figure(self, r: StudyResult, lang: str, name: str, labels: dict, draw) -> str | None:
+        """A figure's file name; drawn only when its run, language, code and words are new."""
+        return self.figures.get(cache.figure_key(r.run_id, lang, name, self._code[r.name], labels), draw)
+
+    def legacy_figure(self, fig) -> str:
+        data = cache.svg(fig)
+        name = f"{cache.digest(data)}.svg"
+        (self.staging / "figures" / name).write_bytes(data)
+        self.figures.used.add(name)
+        return name
+
+    def content(self, results: list[StudyResult], lang: str, page: Page) -> list[dict]:
+        studies = []
+        for r in results:
+            before = self.figures.drawn
+            if legacy.is_legacy(r.module):
+                s = legacy.study_content(r, lang, page, self.legacy_figure)
+            else:
+                s = study_content(r, lang, self.env, page, self._facts[r.name], self.figure)
+            s["tables"] = [(_table_html(df), cap) for df, cap in s["tables"]]
+            s["run_link"] = tracking.run_url(r.run_id, r.experiment_id) if r.run_id else ""
+            studies.append(s)
+            if s["figures"]:
+                self.progress(f"  {lang} · {r.name}: {len(s['figures'])} figures "
+                              f"({self.figures.drawn - before} drawn, the rest cached)")
+        return studies
+
+    # --- pages -----------------------------------------------------------------------------------------------
+
+    def page(self, lang: str, page: Page, edition: str, studies: list[dict], chapter_questions, handout=None) -> str:
+        root = "../../" if handout else "../"
+        return self.env.get_template("report.html.j2").render(
+            lang=lang, edition=edition, t=page.t, css=self.css, studies=studies, profile=self.profile,
+            produced=self.now, machine=self.machine, commits=self.commits, tracking_uri=tracking.tracking_uri(),
+            chapter_questions=chapter_questions, other=[x for x in LANGS if x != lang], handout=handout,
+            root=root, font=root + FONT, langs=LANGS, all_studies=self.names)
+
+    def chapter_questions(self, studies: list[dict], page: Page) -> list[dict]:
+        out = []
+        for qid, text in page.module.chapter_questions.items():
+            found = [s["evidence"][qid] for s in studies if qid in s.get("evidence", {})]
+            out.append({"id": qid, "text": text, "evidence": found[0] if found else page("no_evidence")})
+        return out
+
+    def run(self) -> dict:
+        plots.setup_matplotlib()
+        results = collect(self.profile)
+        self.names = [r.name for r in results]
+        self.now = datetime.now(timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+        self.commits = sorted({r.tags.get("git_commit", "")[:10] + (" *" if r.tags.get("git_dirty") == "True" else "")
+                               for r in results if r.tags})
+        self.machine = f"{platform.node()} · {platform.machine()} · Python {platform.python_version()}"
+        self._facts = {r.name: study_facts(r) for r in results}
+        self._code = {r.name: _figure_source(r) for r in results if not legacy.is_legacy(r.module)}
+        made = {"results": results, "warnings": []}
+        for lang in LANGS:
+            page = Page(self.env, lang)
+            studies = self.content(results, lang, page)
+            questions = self.chapter_questions(studies, page)
+            made[lang] = {}
+            for edition in EDITIONS:
+                whole = self.page(lang, page, edition, studies, questions)
+                self.pages[f"{lang}/{edition}.html"] = whole
+                for s in studies:
+                    self.pages[f"{lang}/{s['name']}/{edition}.html"] = self.page(lang, page, edition, [s], [],
+                                                                                  handout=s["name"])
+            self.pages[f"{lang}/index.html"] = self.pages[f"{lang}/instructor.html"]
+        index_words = {lang: Page(self.env, lang) for lang in LANGS}
+        self.pages["index.html"] = self.env.get_template("index.html.j2").render(
+            texts={lang: p.t for lang, p in index_words.items()}, langs=LANGS, editions=EDITIONS, css=self.css,
+            produced=self.now, profile=self.profile, pdf=self.pdf, studies=self._titles(results, index_words),
+            font=FONT)
+        self.write_font()
+        for rel, html in self.pages.items():
+            path = self.staging / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(html, encoding="utf-8")
+        if self.pdf:
+            self.write_pdfs()
+        self.publish()
+        made["index"] = self.out / "index.html"
+        for lang in LANGS:
+            made[lang] = {p.name: p for p in sorted((self.out / lang).glob("*.*"))}
+        return made
+
+    def _titles(self, results, words_by_lang) -> list[dict]:
+        out = []
+        for r in results:
+            if legacy.is_legacy(r.module):
+                titles = dict(r.module.TITLE)
+            else:
+                titles = {lang: StudyWords(self.env, r.name, lang, {}, params_for(r)).get("title") for lang in LANGS}
+            out.append({"name": r.name, "titles": titles, "status": r.status})
+        return out
+
+    def write_font(self):
+        """One subset of IPAexGothic holding every character of every page, shared by all pages, so Japanese
+        reads the same on a machine without Japanese fonts."""
+        from fontTools import subset
+
+        options = subset.Options()
+        options.layout_features = ["*"]
+        font = subset.load_font(str(plots.japanese_font()), options)
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(text="".join(sorted(set("".join(self.pages.values())))))
+        subsetter.subset(font)
+        buf = io.BytesIO()
+        subset.save_font(font, buf, options)
+        (self.staging / "assets").mkdir(exist_ok=True)
+        (self.staging / FONT).write_bytes(buf.getvalue())
+
+    def write_pdfs(self):
+        store = cache.PdfStore(self.out / ".cache" / "pdf")
+        jobs, keep, targets = [], set(), []
+        for rel, html in self.pages.items():
+            if rel.endswith("index.html"):
+                continue
+            key = store.key(html)
+            keep.add(key)
+            target = self.staging / rel.replace(".html", ".pdf")
+            targets.append((store.path(key), target))
+            if not store.path(key).exists() and all(j[1] != store.path(key) for j in jobs):
+                jobs.append((html, store.path(key), (self.staging / rel).parent.resolve().as_uri() + "/"))
+        self.progress(f"  pdf: {len(targets) - len(jobs)} unchanged, {len(jobs)} to typeset")
+        write_pdfs(jobs, self.progress)
+        for src, target in targets:
+            shutil.copyfile(src, target)
+        for lang in LANGS:
+            shutil.copyfile(self.staging / lang / "instructor.pdf", self.staging / lang / "report.pdf")
+        store.prune(keep)
+
+    def publish(self):
+        """Move every staged file into place, then drop figures no page uses any more."""
+        for path in sorted(self.staging.rglob("*")):
+            if path.is_file():
+                target = self.out / path.relative_to(self.staging)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        for f in (self.out / "figures").glob("*"):
+            if f.suffix == ".svg" and f.name not in self.figures.used:
+                f.unlink()
 
 
-def environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
-                              autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
-
-
-def render(profile: str = "quick", out: Path = Path("reports"), pdf: bool = True) -> dict:
-    """Write every edition in both languages; return the paths made, glyph warnings and the collected results."""
-    plots.setup_matplotlib()
-    results = collect(profile)
-    env = environment()
-    css = (TEMPLATES / "style.css").read_text(encoding="utf-8")
-    made, glyphs = {}, []
-    now = datetime.now(timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    commits = sorted({r.tags.get("git_commit", "")[:10] + (" *" if r.tags.get("git_dirty") == "True" else "")
-                      for r in results if r.tags})
-    machine = f"{platform.node()} · {platform.machine()} · Python {platform.python_version()}"
-    pdfs = []  # (html, path): written together at the end, one process per core
-    for lang in LANGS:
-        studies = [_content(r, lang, glyphs) for r in results]
-        d = Path(out) / lang
-        d.mkdir(parents=True, exist_ok=True)
-        made[lang] = {}
-        for edition in EDITIONS:
-            html = env.get_template("report.html.j2").render(
-                lang=lang, edition=edition, t=TEXT[lang], css=css, studies=studies, profile=profile, produced=now,
-                machine=machine, commits=commits, tracking_uri=tracking.tracking_uri(),
-                chapter_questions=_chapter_questions(results, lang), other="en" if lang == "ja" else "ja")
-            html = embed_font(html)
-            (d / f"{edition}.html").write_text(html, encoding="utf-8")
-            made[lang][f"{edition}.html"] = d / f"{edition}.html"
-            if pdf:
-                pdfs.append((html, d / f"{edition}.pdf"))
-                made[lang][f"{edition}.pdf"] = d / f"{edition}.pdf"
-        # the language's complete report under the names the pipeline has always used
-        shutil.copyfile(d / "instructor.html", d / "index.html")
-        made[lang]["index.html"] = d / "index.html"
-    write_pdfs(pdfs)
-    for lang in LANGS if pdf else ():
-        d = Path(out) / lang
-        shutil.copyfile(d / "instructor.pdf", d / "report.pdf")
-        made[lang]["report.pdf"] = d / "report.pdf"
-    index = embed_font(env.get_template("index.html.j2").render(texts=TEXT, langs=LANGS, editions=EDITIONS,
-                                                                css=css, produced=now, profile=profile, pdf=pdf))
-    (Path(out) / "index.html").write_text(index, encoding="utf-8")
-    made["index"] = Path(out) / "index.html"
-    made["warnings"] = sorted(set(glyphs))
-    made["results"] = results
-    return made
-
-
-def write_pdfs(jobs: list[tuple[str, Path]]) -> None:
-    """WeasyPrint spends most of a render drawing the vector figures, one page at a time: run the PDFs in
-    parallel processes (measured: the warm `make report` went from 38 s to under 30 s on 2 cores)."""
-    import os
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    workers = min(len(jobs), os.cpu_count() or 1)
-    if workers <= 1:
-        for html, path in jobs:
-            write_pdf(html, path)
-        return
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        list(pool.map(write_pdf, *zip(*jobs)))
-
-
-def write_pdf(html: str, path: Path) -> Path:
-    """WeasyPrint, with the Japanese font from the Python dependencies embedded (no system font needed)."""
-    import logging
-
-    from weasyprint import CSS, HTML
-    from weasyprint.text.fonts import FontConfiguration
-
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)
-    logging.getLogger("fontTools").setLevel(logging.ERROR)
-    fonts = FontConfiguration()
-    face = CSS(string=f"""@font-face {{ font-family: "IPAexGothic"; src: url("{plots.japanese_font().as_uri()}"); }}
-                          body, table, code, pre {{ font-family: "IPAexGothic", sans-serif !important; }}""",
-               font_config=fonts)
-    HTML(string=html, base_url=str(path.parent)).write_pdf(path, stylesheets=[face], font_config=fonts)
-    return path
+def render(profile: str = "quick", out: Path = Path("reports"), pdf: bool = True, templates: Path | None = None,
+           progress=print) -> dict:
+    """Write every edition and handout in every language; return the paths made and the collected results."""
+    return Renderer(profile, out, pdf, templates, progress).run()

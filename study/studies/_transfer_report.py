@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from study.claims import points
+from study._legacy_claims import points
 from study.engine.stats import mean_ci, paired_diff
 from study.prompts import disagreement_question
 from study.studies.transfer import SOURCES, _cond, _few, _sel

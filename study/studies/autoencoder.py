@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from study import data
-from study.claims import (
+from study._legacy_claims import (
     Claim,
     Verdict,
     all_of,
@@ -27,7 +27,7 @@ from study.claims import (
     points,
     record,
 )
-from study.config import param
+from study.params import param
 from study.engine import device as devices
 from study.engine.measure import layer_gradients
 from study.engine.nets import MemberLinear, MemberMLP, MLPSpec, init_std

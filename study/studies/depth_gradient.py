@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from study import data
-from study.claims import (
+from study._legacy_claims import (
     Claim,
     Verdict,
     all_of,
@@ -23,7 +23,7 @@ from study.claims import (
     points,
     record,
 )
-from study.config import param
+from study.params import param
 from study.engine import device as devices
 from study.engine.measure import decay_per_layer, derivative_on_grid, layer_gradients
 from study.engine.nets import ACTIVATIONS, INIT_SCHEMES, MemberMLP, MLPSpec

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from study import data
-from study.claims import (
+from study._legacy_claims import (
     INCONCLUSIVE,
     NOT_SUPPORTED,
     SUPPORTED,
@@ -27,7 +27,7 @@ from study.claims import (
     missing,
     record,
 )
-from study.config import param
+from study.params import param
 from study.engine import device as devices
 from study.engine import landscapes as land
 from study.engine import shootout as sh

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from study.claims import (
+from study._legacy_claims import (
     NOT_SUPPORTED,
     SUPPORTED,
     Claim,
@@ -29,7 +29,7 @@ from study.claims import (
     interval_verdict,
     missing,
 )
-from study.config import param
+from study.params import param
 from study.data import corpus as corpora
 from study.data import downstream
 from study.engine import device as devices

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from scipy import stats as sps
 
-from study.claims import (
+from study._legacy_claims import (
     Claim,
     Verdict,
     all_of,
@@ -27,7 +27,7 @@ from study.claims import (
     number,
     record,
 )
-from study.config import param
+from study.params import param
 from study.data.sequences import compare_first_last
 from study.engine import device as devices
 from study.engine.recurrent import GATES, MemberRNN, RNNSpec

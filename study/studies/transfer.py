@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from study import data
-from study.claims import (
+from study._legacy_claims import (
     Claim,
     Verdict,
     all_of,
@@ -29,7 +29,7 @@ from study.claims import (
     points,
     record,
 )
-from study.config import param
+from study.params import param
 from study.data.shapes import shapes
 from study.engine import device as devices
 from study.engine.convnets import CNNSpec, MemberCNN
