@@ -94,8 +94,14 @@ def record(log, tables: dict, claims: list[Claim], started: float, metrics: dict
         log.table(name, df)
     verdicts = [c.decide(tables) for c in claims]
     log.json("claims.json", [v.to_dict() for v in verdicts])
+    if hasattr(log, "datasets"):
+        from study.data.used import used
+
+        log.datasets(used())
     log.tags({"claims": " ".join(f"{v.claim}={v.verdict}" for v in verdicts)})
     log.metrics({**(metrics or {}), "train_seconds": time.perf_counter() - started - log.seconds,
                  "mlflow_seconds": log.seconds})
     log.flush()
+    if hasattr(log, "close_children"):
+        log.close_children()
     return verdicts

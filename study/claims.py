@@ -21,6 +21,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from study.data.used import used
 from study.engine.stats import MAX_SEEDS, Estimate, holm, p_above, seeds_for_halfwidth
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, NOT_TESTABLE = "supported", "not supported", "inconclusive", "not testable"
@@ -208,8 +209,12 @@ def record(log, tables: dict, claims: list[Claim], started: float, metrics: dict
         log.table(name, df)
     verdicts = [c.decide(tables) for c in claims]
     log.json("claims.json", [v.to_dict() for v in verdicts])
+    if hasattr(log, "datasets"):
+        log.datasets(used())
     log.tags({"claims": " ".join(f"{v.claim}={v.verdict.replace(' ', '_')}" for v in verdicts)})
     log.metrics({**(metrics or {}), "train_seconds": time.perf_counter() - started - log.seconds,
                  "mlflow_seconds": log.seconds})
     log.flush()
+    if hasattr(log, "close_children"):
+        log.close_children()
     return verdicts

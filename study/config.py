@@ -1,6 +1,7 @@
 """Profiles (YAML) -> validated objects. Every error names the file, the key, the value and what is allowed,
 and is raised before anything runs or is written to MLflow. (How one study's parameters are declared and
 checked is study.params, which the studies use; this module sits above the studies and reads their Params.)"""
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ class Profile:
     device: str
     workers: int
     studies: dict  # study name -> Params instance, in profile order
+    overrides: list = dataclasses.field(default_factory=list)  # the --set items applied
 
 
 def resolve_path(name_or_path: str) -> Path:
@@ -30,7 +32,9 @@ def resolve_path(name_or_path: str) -> Path:
     return PROFILE_DIR / f"{name_or_path}.yaml"
 
 
-def load_profile(name_or_path: str = "quick") -> Profile:
+def load_profile(name_or_path: str = "quick", only: list[str] | None = None, overrides: list[str] = ()) -> Profile:
+    """The validated profile; `only` keeps the named studies, `overrides` ("study.key=value", the value in
+    YAML: 3, 0.01, [8, 16], true) change single parameters, checked exactly as the profile's own values are."""
     from study.studies import registry
 
     path = resolve_path(name_or_path)
@@ -59,6 +63,21 @@ def load_profile(name_or_path: str = "quick") -> Profile:
     if not isinstance(studies, dict) or not studies:
         raise ProfileError(f"{path}: studies: expected a non-empty mapping of study name -> parameters")
     known = registry()
+    if only:
+        unknown = [n for n in only if n not in known]
+        if unknown:
+            raise ProfileError(f"study {unknown[0]!r}: unknown study; known studies: {', '.join(known)}")
+        missing = [n for n in only if n not in studies]
+        if missing:
+            raise ProfileError(f"{path}: studies.{missing[0]}: not in this profile; its studies: {', '.join(studies)}")
+        studies = {n: studies[n] for n in studies if n in only}
+    studies = {n: dict(v or {}) for n, v in studies.items()}
+    for item in overrides:
+        name, key, value = parse_override(item, known)
+        if name not in studies:
+            raise ProfileError(f"--set {item}: study {name} is not being run (run it, or add it to the profile)")
+        build_params(known[name].Params, {key: value}, f"--set {name}")  # its own message, before merging
+        studies[name][key] = value
     built = {}
     for name, values in studies.items():
         if name not in known:
@@ -70,4 +89,20 @@ def load_profile(name_or_path: str = "quick") -> Profile:
                 check(built[name])
             except ValueError as e:
                 raise ProfileError(f"{path}: studies.{name}: {e}") from None
-    return Profile(path.stem, path, str(data.get("description", "")), device, workers, built)
+    return Profile(path.stem, path, str(data.get("description", "")), device, workers, built, list(overrides))
+
+
+def parse_override(item: str, known: dict) -> tuple[str, str, object]:
+    """"study.key=value" -> (study, key, value parsed as YAML), or a ProfileError saying what is allowed."""
+    where = f"--set {item}"
+    target, eq, raw = item.partition("=")
+    name, dot, key = target.strip().partition(".")
+    if not (eq and dot and name and key):
+        raise ProfileError(f"{where}: expected study.key=value, e.g. cnn_vs_mlp.seeds=3")
+    if name not in known:
+        raise ProfileError(f"{where}: unknown study {name!r}; known studies: {', '.join(known)}")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise ProfileError(f"{where}: the value is not valid YAML: {e}") from None
+    return name, key.strip(), value

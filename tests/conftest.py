@@ -61,7 +61,7 @@ def smoke_study(in_smoke):
 
     def get(name: str) -> SimpleNamespace:
         c = tracking.client()
-        (run,) = c.search_runs([c.get_experiment_by_name(tracking.EXPERIMENT).experiment_id], f"tags.study = '{name}'")
+        (run,) = c.search_runs([c.get_experiment_by_name(tracking.experiment_name()).experiment_id], f"tags.study = '{name}'")
         sections = {}
         for lang in ("ja", "en"):
             html = (root / "reports" / lang / "instructor.html").read_text(encoding="utf-8")

@@ -67,6 +67,37 @@ def test_each_report_page_opens_cleanly_offline(browser, in_smoke, lang, edition
     page.close()
 
 
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_handouts_open_cleanly_fit_a_phone_and_take_typed_answers(browser, in_smoke, lang):
+    root, _ = in_smoke
+    from study.studies import registry
+
+    for name in registry():
+        for edition in ("student", "instructor"):
+            page, errors, external, failed = open_page(browser, (root / "reports" / lang / name / f"{edition}.html")
+                                                       .as_uri())
+            assert errors == [] and external == [] and failed == [], (name, edition)
+            assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+            page.close()
+    # a phone: 390 px wide; wide tables scroll inside their own box, the page never scrolls sideways
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto((root / "reports" / lang / "instructor.html").as_uri(), wait_until="load")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    boxes = page.evaluate("Array.from(document.querySelectorAll('table')).map(t => "
+                          "[t.closest('.scroll') !== null, t.getBoundingClientRect().width <= window.innerWidth + 1])")
+    assert boxes and all(scrolls or fits for scrolls, fits in boxes)
+    page.close()
+    page = browser.new_page()
+    page.goto((root / "reports" / lang / "cnn_vs_mlp" / "student.html").as_uri(), wait_until="load")
+    box = page.locator(".answer").first
+    box.click()
+    page.keyboard.type("pooling")
+    assert box.inner_text() == "pooling"
+    back = page.locator("a[href='../student.html']").first  # from a handout to the combined worksheet
+    assert back.count() == 1
+    page.close()
+
+
 def test_index_page_links_every_edition(browser, in_smoke):
     root, _ = in_smoke
     page, errors, external, failed = open_page(browser, (root / "reports" / "index.html").as_uri())
@@ -81,14 +112,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_make_ui_serves_the_runs_and_their_artifacts(browser, in_smoke):
+def test_make_ui_opens_on_the_runs_table_and_shows_a_runs_figures_and_notebook(browser, in_smoke):
     root, _ = in_smoke
-    (run,) = tracking.client().search_runs([tracking.ensure_store()], "tags.study = 'depth_gradient'")
+    (run,) = tracking.client().search_runs([tracking.ensure_store()], "tags.study = 'cnn_vs_mlp'")
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "study.cli", "ui", "--port", str(port)], cwd=root,
-                              env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+                              env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              start_new_session=True, text=True)
     try:
+        url = server.stdout.readline().split(": ", 1)[1].split()[0]  # the address `make ui` prints
+        assert url == f"http://127.0.0.1:{port}/#/experiments/{run.info.experiment_id}/runs?workflowType=machine_learning"
         deadline = time.time() + 90
         while time.time() < deadline:
             try:
@@ -99,17 +132,21 @@ def test_make_ui_serves_the_runs_and_their_artifacts(browser, in_smoke):
         else:
             pytest.fail("the MLflow UI did not start within 90 s")
         page = browser.new_page()
-        page.goto(f"http://127.0.0.1:{port}/#/experiments/{run.info.experiment_id}/runs", wait_until="load")
-        page.get_by_text("chapter27").first.wait_for(timeout=60_000)
-        page.get_by_text("depth_gradient · smoke").first.wait_for(timeout=60_000)
-        page.goto(f"http://127.0.0.1:{port}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}/artifacts",
-                  wait_until="load")
+        page.goto(url, wait_until="load")
+        # the runs table of the experiment, without a detour through the GenAI pages
+        page.get_by_text("cnn_vs_mlp · smoke").first.wait_for(timeout=60_000)
+        assert page.get_by_text("Detect issues").count() == 0
+        assert "workflowType=machine_learning" in page.url and "/runs" in page.url
+        # a report's run link opens the run; its figures carry names and captions, its notebook reads as HTML
+        page.goto(f"http://127.0.0.1:{port}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}/artifacts"
+                  f"{tracking.UI_QUERY}", wait_until="load")
         for name in ("figures", "notebook", "tables"):
             page.get_by_text(name, exact=True).first.wait_for(timeout=60_000)
-        page.get_by_text("notebook", exact=True).first.click()
-        page.get_by_text("depth_gradient.ipynb").first.wait_for(timeout=30_000)
         page.get_by_text("figures", exact=True).first.click()
-        page.get_by_text("figure1.png").first.wait_for(timeout=30_000)
+        page.get_by_text("accuracy.png").first.wait_for(timeout=30_000)
+        page.get_by_text("accuracy.txt").first.wait_for(timeout=30_000)
+        page.get_by_text("notebook", exact=True).first.click()
+        page.get_by_text("cnn_vs_mlp.html").first.wait_for(timeout=30_000)
         page.close()
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the UI server and its workers

@@ -17,7 +17,7 @@ STUDY = "depth_gradient"
 
 def runs(study=STUDY):
     c = tracking.client()
-    exp = c.get_experiment_by_name(tracking.EXPERIMENT)
+    exp = c.get_experiment_by_name(tracking.experiment_name())
     return c.search_runs([exp.experiment_id], f"tags.study = '{study}'")
 
 
@@ -32,8 +32,17 @@ def test_report_runs_the_notebook_and_logs_everything_to_mlflow(in_smoke):
     names = {a.path for folder in ("tables", "notebook", "figures") for a in c.list_artifacts(run.info.run_id, folder)}
     assert {"tables/members.csv", "tables/layers.csv", "tables/history.csv", "notebook/depth_gradient.ipynb"} <= names
     assert any(n.startswith("figures/") and n.endswith(".png") for n in names)
-    history = c.get_metric_history(run.info.run_id, "val_acc/relu-he-d3")
-    assert [m.step for m in history] == [1, 2]  # per-epoch metrics, logged in batches
+    # each grid configuration is a child run with its own metric history, so the UI can compare them
+    (child,) = c.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}' and "
+                                                       "tags.config = 'relu-he-d3'")
+    assert child.info.status == "FINISHED" and child.data.tags["parent_study"] == STUDY
+    assert [m.step for m in c.get_metric_history(child.info.run_id, "val_acc")] == [1, 2]  # logged in batches
+    # MLflow's own fields are filled: source, commit, user, description, and the data as a dataset input
+    tags = run.data.tags
+    assert tags["mlflow.source.type"] == "NOTEBOOK" and tags["mlflow.source.git.commit"] == tags["git_commit"]
+    assert tags["mlflow.user"] and "Verdicts: C1 " in tags["mlflow.note.content"]
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["digits"]
+    assert "notebook/depth_gradient.html" in {a.path for a in c.list_artifacts(run.info.run_id, "notebook")}
     verdicts = tracking.read_json(run.info.run_id, "claims.json")
     assert [v["claim"] for v in verdicts] == ["C1", "C2", "C3", "C4"]
     c1 = verdicts[0]

@@ -15,6 +15,7 @@ def write_a_run(i: int) -> str:
         log.metrics({f"loss/{k}": 1.0 / (step + k) for k in range(20)}, step=step)
     log.table("rows", pd.DataFrame({"step": range(30), "worker": i}))
     log.json("claims.json", [{"claim": "C0", "verdict": "inconclusive"}])
+    log.close_children()
     tracking.finish_run(run_id, None)
     return run_id
 
@@ -27,6 +28,10 @@ def test_four_parallel_writers(store):
     for i, run_id in enumerate(ids):
         run = c.get_run(run_id)
         assert run.info.status == "FINISHED"
-        assert len(c.get_metric_history(run_id, "loss/7")) == 30
+        # `loss/7` went to the child run of configuration 7, as `loss`, and the child is finished
+        [child] = c.search_runs([run.info.experiment_id],
+                                f"tags.mlflow.parentRunId = '{run_id}' and tags.config = '7'")
+        assert child.info.status == "FINISHED"
+        assert len(c.get_metric_history(child.info.run_id, "loss")) == 30
         assert tracking.read_tables(run_id)["rows"]["worker"].eq(i).all()
     assert tracking.find_cached("key2") == ids[2]

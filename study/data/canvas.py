@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from study.data.digits import Split, raw_digits, split_indices, standardised_split
+from study.data.used import recorded
 
 
 def placed(x: np.ndarray, side: int, scale: float, seed: int, noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -31,6 +32,7 @@ def placed(x: np.ndarray, side: int, scale: float, seed: int, noise: float = 0.0
     return out.reshape(len(x), -1), offsets
 
 
+@recorded("digits-on-canvas", "sklearn digits placed at seeded offsets (study.data.canvas)")
 def canvas(seed: int = 0, side: int = 20, scale: float = 1.5, noise: float = 0.0) -> Split:
     """The digits split by `seed` (as data.digits), each enlarged and placed at a random offset (drawn from
     the same seed) on a side x side canvas."""

@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from study.data.used import recorded
 
 
 @dataclass
@@ -54,6 +55,7 @@ def standardised_split(x: np.ndarray, y: np.ndarray, parts: list[np.ndarray], pe
     return Split(*tensors)
 
 
+@recorded("digits", "sklearn.datasets.load_digits (bundled, 1,797 8x8 images)")
 def digits(seed: int = 0, val: float = 0.2, test: float = 0.2, per_pixel: bool = True) -> Split:
     """The 1,797 8x8 digit images, pixels scaled to [0, 1], standardised with training-set statistics."""
     x, y = raw_digits()

@@ -2,8 +2,10 @@
 import torch
 
 from study.data import Split
+from study.data.used import recorded
 
 
+@recorded("adding-problem", "seeded sequences (study.data.sequences)")
 def compare_first_last(seed: int, length: int, n_train: int = 2048, n_val: int = 512, n_test: int = 1024) -> Split:
     """The adding problem (Hochreiter & Schmidhuber 1997, experiment 4) with its two marked values at the first
     and the last step, asked as a yes/no question: is u_1 + u_T > 1?

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from study.data import Split
+from study.data.used import recorded
 
 SIDE = 8
 CLASSES = ("box", "disc", "hbar", "vbar", "cross")
@@ -49,6 +50,7 @@ def images(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x.reshape(len(y), -1), y
 
 
+@recorded("shapes", "seeded 8x8 shape generator (study.data.shapes)")
 def shapes(seed: int, n_train: int, n_val: int, n_test: int) -> Split:
     """A Split of about n_train / n_val / n_test images (rounded down to whole classes), standardised like digits."""
     parts = [images(n // len(CLASSES), seed * 3 + i) for i, n in enumerate((n_train, n_val, n_test))]

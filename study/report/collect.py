@@ -30,8 +30,9 @@ def _param(value: str):
 
 def collect(profile: str) -> list[StudyResult]:
     out = []
+    latest = tracking.latest_runs(profile)
     for name, module in registry().items():
-        run = tracking.latest_run(name, profile)
+        run = latest.get(name)
         if run is None:
             out.append(StudyResult(name, module, "missing"))
             continue

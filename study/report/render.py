@@ -200,5 +200,10 @@ class Renderer:
 
 def render(profile: str = "quick", out: Path = Path("reports"), pdf: bool = True, templates: Path | None = None,
            progress=print) -> dict:
-    """Write every edition and handout in every language; return the paths made and the collected results."""
-    return Renderer(profile, out, pdf, templates, progress).run()
+    """Write every edition and handout in every language; return the paths made and the collected results.
+    On any failure the staged files are dropped and the previous reports stay as they were."""
+    renderer = Renderer(profile, out, pdf, templates, progress)
+    try:
+        return renderer.run()
+    finally:
+        shutil.rmtree(renderer.staging, ignore_errors=True)
