@@ -8,6 +8,8 @@ The runner owns each run's lifecycle (create, attach the executed notebook, fini
 its results into the run it is handed. Every run records the host and process that will finish it, so a run
 left RUNNING by a process that no longer exists is found and marked FAILED (`sweep_stale`).
 """
+import contextlib
+import fcntl
 import getpass
 import json
 import os
@@ -95,7 +97,29 @@ def check_store() -> None:
 
 def ensure_store() -> str:
     """Create the store and the experiment (once, before any worker starts) and return the experiment id.
-    Creating the SQLite schema from several processes at once is what produces 'database is locked'."""
+    Creating the SQLite schema from several processes at once is what produces 'database is locked' (or a
+    failed migration), so two runners started together take turns on a lock of the store's folder."""
+    with _store_folder_locked():
+        return _ensure_store()
+
+
+@contextlib.contextmanager
+def _store_folder_locked():
+    uri = tracking_uri()
+    if not uri.startswith("sqlite:///"):
+        yield  # a server creates its own schema
+        return
+    folder = Path(uri.removeprefix("sqlite:///")).resolve().parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _ensure_store() -> str:
     c = client()
     exp = c.get_experiment_by_name(experiment_name())
     if exp is not None:
@@ -415,7 +439,10 @@ def read_tables(run_id: str) -> dict:
         except Exception:
             return out
         for f in sorted(local.glob("*.csv")):
-            out[f.stem] = pd.read_csv(f)
+            try:
+                out[f.stem] = pd.read_csv(f)
+            except pd.errors.EmptyDataError:  # an empty table is written as an empty file
+                out[f.stem] = pd.DataFrame()
     return out
 
 

@@ -199,6 +199,7 @@ def test_a_failed_render_leaves_the_previous_reports_as_they_were(tiny):
 
 def test_an_output_folder_that_cannot_be_written_gives_one_line(tiny):
     assert study(tiny, "run", "--profile", "tiny.yaml").returncode == 0
+    shutil.rmtree(tiny / "reports")  # the run wrote its executed notebook there
     (tiny / "reports").write_text("a file where the folder should be")
     r = study(tiny, "render", "--profile", "tiny", "--no-pdf")
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr

@@ -142,3 +142,26 @@ def test_a_failing_notebook_fails_its_run_only_and_shows_in_the_report(store):
     assert 'class="box failure"' in html
     assert "the &lt;b&gt;broken&lt;/b&gt; study" in html  # escaped, shown as text
     assert "notebook/depth_gradient.ipynb" in html
+
+
+def test_one_study_run_alone_with_an_override_keeps_the_others_in_the_reports(in_smoke, tmp_path, monkeypatch):
+    """`study report cnn_vs_mlp --set cnn_vs_mlp.seeds=3` runs that study only; the reports still show every
+    other study's latest run (a copy of the smoke store, so the shared one is not changed)."""
+    import shutil
+
+    root, _ = in_smoke
+    shutil.copy(root / "mlflow.db", tmp_path / "mlflow.db")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    before = {name: tracking.latest_run(name, "smoke").info.run_id for name in registry()}
+    assert cli.main(["report", "cnn_vs_mlp", "--profile", "smoke", "--set", "cnn_vs_mlp.seeds=3", "--no-pdf"]) == 0
+    after = {name: tracking.latest_run(name, "smoke").info.run_id for name in registry()}
+    assert after["cnn_vs_mlp"] != before["cnn_vs_mlp"]
+    assert {k: v for k, v in after.items() if k != "cnn_vs_mlp"} == {k: v for k, v in before.items() if k != "cnn_vs_mlp"}
+    run = tracking.client().get_run(after["cnn_vs_mlp"])
+    assert json.loads(run.data.params["seeds"]) == 3
+    html = (tmp_path / "reports" / "en" / "instructor.html").read_text(encoding="utf-8")
+    sections = dict(re.findall(r'<section class="study" id="([\w-]+)">(.*?)</section>', html, re.S))
+    assert set(registry()) <= set(sections)
+    for name, run_id in after.items():
+        assert run_id in sections[name], name
