@@ -85,7 +85,8 @@ def run_on_worker(job, profile: str):
                 if not k.startswith("study.") and k not in OWN_TAGS}
         retry = tracking.start_run(run.info.experiment_id, job.study, profile, job.cache_key, job.params,
                                    keep | {"retry_of": job.run_id})
-        tracking.fail_run(job.run_id, f"killed: its worker died; retried as run {retry}")
+        # only the dead attempt: the retry, which is RUNNING already, goes on
+        tracking.fail_run(job.run_id, f"killed: its worker died; retried as run {retry}", retries=False)
         job = replace(job, run_id=retry)
     tracking.RunLogger(job.run_id).tags({"study.attempt": "1", "study.worker": os.environ.get("STUDY_WORKER", "")})
     stop = threading.Event()

@@ -297,8 +297,9 @@ def finish_run(run_id: str, notebook: Path | None, error: str | None = None, des
     retrying(c.set_terminated, run_id, "FAILED" if error else "FINISHED")
 
 
-def fail_run(run_id: str, reason: str):
-    """End a run that will never finish by itself (its process was killed or interrupted)."""
+def fail_run(run_id: str, reason: str, retries: bool = True):
+    """End a run that will never finish by itself (its process was killed or interrupted), with its child runs
+    and, unless `retries` is False, the runs that retry it."""
     c = client()
     try:
         run = c.get_run(run_id)
@@ -308,7 +309,8 @@ def fail_run(run_id: str, reason: str):
         exp = run.info.experiment_id
         for child in c.search_runs([exp], f"tags.mlflow.parentRunId = '{run_id}' and attributes.status = 'RUNNING'"):
             retrying(c.set_terminated, child.info.run_id, "FAILED")
-        for retry in c.search_runs([exp], f"tags.retry_of = '{run_id}' and attributes.status = 'RUNNING'"):
+        for retry in (c.search_runs([exp], f"tags.retry_of = '{run_id}' and attributes.status = 'RUNNING'")
+                      if retries else []):
             fail_run(retry.info.run_id, reason)
     except Exception:  # noqa: BLE001 — best effort on the way out; the next sweep finds what is left
         pass
