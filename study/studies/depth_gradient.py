@@ -38,7 +38,7 @@ TRAIN_SUBSET = 256  # training images on which the trained nets' gradients are m
 @dataclass
 class Params:
     seeds: int = param(3, min=1, max=100, help="reported seeds per configuration (paired intervals need two)")
-    depths: list[int] = param([1, 3, 5, 10], min=1, max=50, help="numbers of hidden layers (include deep nets)")
+    depths: list[int] = param([1, 3, 10], min=1, max=50, help="numbers of hidden layers (include deep nets)")
     activations: list[str] = param(["sigmoid", "relu"], choices=list(ACTIVATIONS))
     inits: list[str] = param(["normal001", "xavier", "he"], choices=list(INIT_SCHEMES),
                              help="initialisations measured before training (C1, the gradient figures)")
@@ -46,12 +46,12 @@ class Params:
                                   "activation's designed initialisation (Xavier for sigmoid/tanh, He for ReLU)")
     batchnorm: list[bool] = param([False, True], help="affine -> BN -> activation when true")
     width: int = param(64, min=4, max=1024)
-    epochs: int = param(20, min=1, max=1000)
+    epochs: int = param(15, min=1, max=1000)
     batch_size: int = param(32, min=1, max=1024)
     optimizer: str = param("momentum", choices=list(OPTIMIZERS))
     lr: list[float] = param([0.003, 0.01, 0.03, 0.1, 0.3, 1.0], gt=0, max=10,
                             help="learning-rate grid; each configuration's rate is chosen on validation data")
-    tune_seeds: int = param(2, min=1, max=20, help="seeds (1000, 1001, ...) the grid is scored on")
+    tune_seeds: int = param(1, min=1, max=20, help="seeds (1000, 1001, ...) the grid is scored on")
     probe_seeds: int = param(8, min=2, max=100, help="nets per initialisation whose gradients are measured untrained")
     data_seed: int = param(0, min=0)
 
