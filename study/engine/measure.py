@@ -19,8 +19,13 @@ def layer_gradients(model, x, y) -> dict[str, torch.Tensor]:
       weight_grad  ||dL/dW_l||  (Frobenius norm of the weight gradient into hidden layer l)
       signal_grad  ||dL/dh_l||  (the back-propagated signal at layer l's output, averaged over the batch)
       act_deriv    mean f'(z_l) (the activation factor alone)
+      act_deriv_sq mean f'(z_l)^2 (what enters the mean-field gradient factor sqrt(n sigma_w^2 E[f'(z)^2]))
       pre_std      std of the pre-activation z_l (how spread layer l's input to the nonlinearity is)
+
+    The train-mode pass would move the BatchNorm running statistics (which evaluation then uses): they are
+    saved and restored, so a measurement never changes the model.
     """
+    saved = [(bn.running_mean.clone(), bn.running_var.clone()) for bn in model.norms()]
     model.zero_grad(set_to_none=True)
     x = x.expand(model.members, *x.shape) if x.dim() == 2 else x
     logits, rec = model(x, record=True)
@@ -35,13 +40,19 @@ def layer_gradients(model, x, y) -> dict[str, torch.Tensor]:
         "signal_grad": torch.stack([h.grad.norm(dim=2).mean(1) for h in hidden], 1),
         "pre_std": torch.stack([z.detach().std(dim=(1, 2), correction=0) for z in pre], 1),
     }
-    derivs = []
+    derivs, squares = [], []
     for z in pre:
         zz = z.detach().clone().requires_grad_()
         act(zz).sum().backward()
         derivs.append(zz.grad.mean(dim=(1, 2)))
+        squares.append(zz.grad.square().mean(dim=(1, 2)))
     out["act_deriv"] = torch.stack(derivs, 1)
+    out["act_deriv_sq"] = torch.stack(squares, 1)
     model.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        for bn, (mean, var) in zip(model.norms(), saved):
+            bn.running_mean.copy_(mean)
+            bn.running_var.copy_(var)
     return {k: v.detach() for k, v in out.items()}
 
 

@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from study.engine import rng
@@ -54,15 +55,15 @@ class MemberBatchNorm(nn.Module):
         self.register_buffer("running_var", torch.ones(shape))
 
     def forward(self, x):
-        if self.training:
-            var, mean = torch.var_mean(x, dim=self.dims, keepdim=True, correction=0)
-            with torch.no_grad():
-                n = x.numel() // (x.shape[0] * x.shape[2])
-                self.running_mean.lerp_(mean, self.momentum)
-                self.running_var.lerp_(var * (n / max(n - 1, 1)), self.momentum)
-        else:
-            mean, var = self.running_mean, self.running_var
-        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+        # One F.batch_norm call over all members at once: members x channels become the channels of a
+        # (B, M*C[, H, W]) tensor, so torch's fused kernel (forward and backward) serves every member. Its running
+        # statistics are views of this module's buffers and are updated in place (unbiased variance, as
+        # nn.BatchNorm1d/2d).
+        m, b, c = x.shape[:3]
+        flat = x.transpose(0, 1).reshape(b, m * c, *x.shape[3:])
+        out = F.batch_norm(flat, self.running_mean.view(-1), self.running_var.view(-1), self.weight.reshape(-1),
+                           self.bias.reshape(-1), self.training, self.momentum, self.eps)
+        return out.view(b, m, c, *x.shape[3:]).transpose(0, 1)
 
     def member_running_var(self) -> torch.Tensor:
         return self.running_var.reshape(self.running_var.shape[0], -1)

@@ -52,6 +52,28 @@ def lr_scaling_is_exact(name: str, steps: int = 5) -> bool:
     return torch.allclose(direct, scaled, rtol=1e-5, atol=1e-7)
 
 
+@cache
+def grad_scaling_is_exact(name: str, steps: int = 5) -> bool:
+    """Check that `step at lr=1 on the gradient times lr` reproduces `step at lr` for this optimizer.
+
+    True when the update and the optimizer's state are linear in the gradient (SGD and its momentum
+    variants); false for the adaptive ones (AdaGrad, RMSprop, Adam, AdamW divide by the gradient's own scale).
+    Where true, a per-member learning rate costs nothing: each member's loss is multiplied by its rate.
+    """
+    g = torch.Generator().manual_seed(0)
+    start = torch.randn(7, generator=g)
+    grads = [torch.randn(7, generator=g) for _ in range(steps)]
+    lr = 0.037
+    direct, scaled = start.clone().requires_grad_(), start.clone().requires_grad_()
+    opt_d, opt_s = make_optimizer(name, [direct], lr), make_optimizer(name, [scaled], 1.0)
+    for grad in grads:
+        direct.grad = grad + 0.1 * direct.detach()
+        scaled.grad = lr * (grad + 0.1 * scaled.detach())
+        opt_d.step()
+        opt_s.step()
+    return torch.allclose(direct, scaled, rtol=1e-5, atol=1e-7)
+
+
 @dataclass
 class TrainSpec:
     optimizer: str = "adam"
@@ -109,6 +131,9 @@ def train(model, split, spec: TrainSpec, on_epoch: Callable[[int, dict], None] |
     per_member_lr = lrs.numel() == m and not bool((lrs == lrs[0]).all())
     if per_member_lr and not lr_scaling_is_exact(spec.optimizer):
         raise ValueError(f"optimizer {spec.optimizer!r} is not linear in its learning rate: use one lr for all members")
+    # Where the optimizer is linear in the gradient, member k's rate multiplies its loss (exact, and free);
+    # otherwise each step is taken at rate 1 and its change scaled per member.
+    by_loss = per_member_lr and not spec.optimizer_options and grad_scaling_is_exact(spec.optimizer)
     params = list(model.parameters())
     opt = make_optimizer(spec.optimizer, params, 1.0 if per_member_lr else float(lrs[0]), **spec.optimizer_options)
     scale = lrs.to(model.seeds.device)
@@ -122,8 +147,8 @@ def train(model, split, spec: TrainSpec, on_epoch: Callable[[int, dict], None] |
         for idx in batches:
             losses = member_losses(model, split.x_train[idx], split.y_train[idx])
             opt.zero_grad(set_to_none=True)
-            losses.sum().backward()
-            if per_member_lr:
+            (losses * scale).sum().backward() if by_loss else losses.sum().backward()
+            if per_member_lr and not by_loss:
                 before = [p.detach().clone() for p in params]
                 opt.step()
                 with torch.no_grad():
