@@ -65,7 +65,7 @@ class Params:
                                help="arms: the pretrained net, its three random-init baselines, and optionally "
                                     "sigmoid_bn, relu_he, relu_bn")
     labels: list[int] = param([50, 200, TRAIN_IMAGES], min=10, max=TRAIN_IMAGES,
-                              help="labelled-set sizes for fine-tuning (class-balanced; 1079 = all)")
+                              help="labelled-set sizes for fine-tuning, class-balanced (1079: all)")
     pretrain_epochs: int = param(15, min=1, max=1000, help="epochs per autoencoder layer")
     pretrain_lr: float = param(1e-2, gt=0, max=1, help="Adam's learning rate in pretraining")
     noise: float = param(0.1, min=0.0, max=0.9, help="masking noise: share of each input's values set to 0")
