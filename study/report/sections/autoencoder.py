@@ -131,9 +131,15 @@ def fig_accuracy(t, L):
         ax.set_xticks(sizes, [str(n) for n in sizes])
         ax.minorticks_off()
         ax.set(xlabel=L["labels"], ylim=(0, 1))
-        ax.legend(loc="lower right")
     axes[0, 0].set_ylabel(L["acc"])
-    fig.tight_layout()
+    handles = {}
+    for ax in axes[0]:  # one legend under the panels, each series once
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    ncol = 2 if len(panels) == 1 else 3
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=ncol, frameon=False,
+               bbox_to_anchor=(0.5, 0))
+    fig.tight_layout(rect=(0, 0.1 + 0.055 * ((len(handles) - 1) // ncol), 1, 1))
     return fig
 
 
