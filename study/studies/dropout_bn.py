@@ -83,8 +83,8 @@ class Params:
     seeds: int = param(12, min=2, max=100, help="seeds per configuration (paired intervals need two)")
     depth: int = param(10, min=3, max=40, help="hidden layers (the chapter's tip speaks of 10)")
     width: int = param(64, min=4, max=1024)
-    rates: list[float] = param([0.1, 0.3], gt=0.0, max=0.7, help="drop rates (Uout: beta = rate, and the beta "
-                                                                  "of the same noise variance)")
+    rates: list[float] = param([0.1, 0.3], gt=0.0, max=0.7, help="drop rates (Uout runs at beta equal to the rate, and at "
+                                                                  "the beta of the same noise variance)")
     decide_rate: float = param(0.1, gt=0.0, max=0.7, help="the rate C10 and C11 are decided at (dropout alone "
                                                           "must still train there)")
     remedy_rate: float = param(0.1, gt=0.0, max=0.7, help="the rate C12's remedies are tested at")

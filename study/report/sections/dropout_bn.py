@@ -117,6 +117,13 @@ def fig_shift(t, L):
     return fig
 
 
+def _floor(t, setting):
+    """A y-axis floor that keeps a few points of difference visible: 5 points under the lowest seed, in steps of 0.05."""
+    m = t["members"]
+    lo = float(m[m["setting"] == setting]["test_acc"].min())
+    return max(0.0, math.floor((lo - 0.05) * 20) / 20) if math.isfinite(lo) else 0.0
+
+
 def _bar(ax, i, e, width, style, label):
     ax.bar(i, e.mean, width, yerr=np.nan_to_num([[e.mean - e.lo], [e.hi - e.mean]]), capsize=3, label=label,
            error_kw={"elinewidth": 0.8}, **style)
@@ -136,10 +143,9 @@ def fig_interaction(t, L):
                      if gi == 0 else None)
         ax.set_xticks([0, 1], [L["without_bn"], L["with_bn"]])
         ax.set_title(L[f"net_{s}"])
-        ax.set_ylim(0, 1)
-        ax.legend(loc="lower right", fontsize=7.5)
+        ax.set_ylim(_floor(t, s), 1)
     axes[0][0].set_ylabel(L["test_accuracy"])
-    fig.tight_layout()
+    plots.legend_below(fig, axes[0][0], ncol=2)
     return fig
 
 
@@ -153,7 +159,7 @@ def fig_placements(t, L):
             _bar(ax, i + (k - 0.5) * 0.38, estimate(study.select(t, c, r)[col]), 0.38, style[key],
                  L[key] if i == 0 else None)
     ax.set_xticks(range(len(configs)), [L[c] for c in configs], rotation=25, ha="right")
-    ax.set(ylabel=L["test_accuracy"], ylim=(0, 1))
+    ax.set(ylabel=L["test_accuracy"], ylim=(_floor(t, "full"), 1))
     plots.legend_below(fig, ax, ncol=2)
     return fig
 
@@ -161,7 +167,7 @@ def fig_placements(t, L):
 def fig_small(t, L):
     sr = _rates(t)[2]
     groups = (("none", 0.0), ("dropout", sr))
-    fig, axes = plots.figure(6.4, 2.9, ncols=2)
+    fig, axes = plots.figure(6.4, 3.2, ncols=2)
     acc_style = plots.bar_styles(("train", "test"))
     nll_style = plots.bar_styles(("weight_scaling", "mc_dropout"))
     for i, (c, rate) in enumerate(groups):
@@ -178,7 +184,7 @@ def fig_small(t, L):
     axes[1].set(xticks=[0, 1], ylabel=L["test_nll"])
     axes[1].set_xticklabels(names)
     for ax in axes:
-        ax.legend(loc="lower right", fontsize=7.5)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -193,13 +199,12 @@ def tables(t: dict, p: dict, L: dict) -> list:
         for (c, rate), g in g_s.groupby(["config", "rate"], sort=False):
             th = _theory(t, c, rate) if s == "full" else None
             first = int(g["first_bn"].iloc[0])
-            rows.append({L["col_net"]: L[f"net_{s}"], L["col_config"]: L[c],
+            rows.append({**({L["col_net"]: L[f"net_{s}"]} if len(_settings(t)) > 1 else {}), L["col_config"]: L[c],
                          L["col_rate"]: (f"{rate:g}" + (f" (β {g['beta'].iloc[0]:.2f})" if c.startswith("uout") else ""))
                          if c in study.NOISY else "–",
                          L["col_test"]: cell(g["test_acc"]) + (" †" if g["diverged"].any() else ""),
                          L["col_reest"]: cell(g["test_acc_reest"]) if (g["shift_max"].notna().any()) else "–",
-                         L["col_first"]: f"BN {first}" if first else "–",
-                         L["col_shift"]: cell(g["shift_first"], 2, None) if first else "–",
+                         L["col_shift"]: f"BN {first}: " + cell(g["shift_first"], 2, None) if first else "–",
                          L["col_noise"]: f"{int(th['noise_layers'])}" if th is not None else "–"})
     out = [("results", pd.DataFrame(rows))]
     small = m[m["setting"] == "small"]
