@@ -96,7 +96,9 @@ def proportion(successes: int, n: int, level: float = LEVEL) -> Estimate:
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), math.sqrt(p * (1 - p)), n, "wilson")
+    lo = 0.0 if successes == 0 else max(0.0, float(centre - half))  # exact ends at 0/n and n/n, no rounding
+    hi = 1.0 if successes == n else min(1.0, float(centre + half))
+    return Estimate(p, lo, hi, math.sqrt(p * (1 - p)), n, "wilson")
 
 
 def proportion_difference(k1: int, n1: int, k2: int, n2: int, level: float = LEVEL) -> Estimate:

@@ -6,9 +6,9 @@ the memoryless baseline is known: 3/4 (see study.data.sequences.compare_first_la
 
 Arms: a tanh RNN with PyTorch's default initialisation, the same RNN with an orthogonal recurrent matrix (Saxe
 et al. 2014) or the identity (Le et al. 2015), an LSTM (forget-gate bias 1, Gers et al. 2000) and optionally a
-GRU, sized to about the LSTM's parameter count. Every arm gets its own learning rate, chosen from one grid on
-tuning seeds at one stated lag with the same budget of steps; then every (lag, arm) is trained on the study's
-seeds with that rate and the same budget. Arms of one cell (the two RNNs) train as members of one engine run,
+GRU, sized to about the LSTM's parameter count. Every (lag, arm) gets its own learning rate, chosen from one grid
+on tuning seeds under the same budget of steps; then it is trained on the study's seeds with that rate and that
+budget. Arms of one cell (the two RNNs) train as members of one engine run,
 seeds as members too, so a seed shares its minibatch order and, apart from W_hh, its initial weights across arms.
 
 Measured per member: test accuracy and success (accuracy above the baseline by a stated margin) after the whole
@@ -64,8 +64,7 @@ class Params:
     batch_size: int = param(32, min=1, max=4096)
     optimizer: str = param("adam", choices=list(OPTIMIZERS))
     lrs: list[float] = param([1e-3, 3e-3, 1e-2], gt=0, max=10, help="learning-rate grid every arm is tuned on")
-    tune_seeds: int = param(2, min=1, max=20, help="seeds (1000, 1001, ...) the grid is scored on")
-    tune_lag: int = param(50, min=0, max=1000, help="the lag T at which every arm's rate is chosen (0: the longest)")
+    tune_seeds: int = param(1, min=1, max=20, help="seeds (1000, 1001, ...) the grid is scored on, at every lag")
     margin: float = param(0.1, gt=0, max=0.25, help=f"success: test accuracy >= {BASELINE} + margin")
     probe: int = param(256, min=8, max=100_000, help="test sequences on which dL/dh_t is measured")
     data_seed: int = param(0, min=0)
@@ -81,10 +80,6 @@ def check_params(p: Params):
     if len(p.lrs) > 1 and not lr_scaling_is_exact(p.optimizer):
         raise ValueError(f"optimizer {p.optimizer}: a learning-rate grid runs as members, which needs an "
                          "optimizer whose update is linear in its rate")
-
-
-def tune_lag(p: Params) -> int:
-    return p.tune_lag if p.tune_lag else max(p.lags)
 
 
 def matched_hidden(cell: str, target: int) -> int:
@@ -127,12 +122,13 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
     torch.manual_seed(p.data_seed)  # nothing should draw from the global generator; this makes sure
     sp, groups = specs(p), by_cell(p.arms)
     steps_per_epoch = p.n_train // p.batch_size
-    chosen, grid = tune(p, sp, groups, dev, progress)
-    members, curve, grads = [], [], []
+    members, curve, grads, grid = [], [], [], []
     jobs = [(T, cell) for T in p.lags for cell in groups]
     for j, (T, cell) in enumerate(jobs, 1):
         t0 = time.perf_counter()
         split, spec = task(p, T, dev), sp[cell]
+        chosen, rows = tune(p, spec, groups[cell], split)
+        grid += [{"lag": T, **r} for r in rows]
         who = [(a, s) for a in groups[cell] for s in range(p.seeds)]
         model = build(spec, who, p, dev)
         probe = (split.x_test[: p.probe], split.y_test[: p.probe])
@@ -158,8 +154,9 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
                             "test_loss": float(test_loss[k]), "success": bool(acc >= BASELINE + p.margin),
                             "diverged": not all(math.isfinite(float(h["train_loss"][k])) for h in hist)})
         done = {a: sum(m["success"] for m in members[-len(who):] if m["arm"] == a) for a in groups[cell]}
-        progress(f"[{NAME}] {j}/{len(jobs)} T={T} {cell} (H={spec.hidden}): {len(who)} members in "
-                 f"{time.perf_counter() - t0:.1f}s, successes " + ", ".join(f"{a} {k}/{p.seeds}" for a, k in done.items()))
+        progress(f"[{NAME}] {j}/{len(jobs)} T={T} {cell} (H={spec.hidden}): tuned and trained in "
+                 f"{time.perf_counter() - t0:.1f}s; " + ", ".join(f"{a} (lr {chosen[a]:g}) {k}/{p.seeds}"
+                                                               for a, k in done.items()))
     tables = {"members": pd.DataFrame(members), "curve": pd.DataFrame(curve), "gradients": pd.DataFrame(grads),
               "tuning": pd.DataFrame(grid)}
     tables["success"] = success_table(tables["members"])
@@ -168,32 +165,27 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
     return tables
 
 
-def tune(p: Params, sp, groups, dev, progress) -> tuple[dict[str, float], list[dict]]:
-    """Each arm's learning rate: the grid point with the best final validation accuracy at `tune_lag`, mean over
-    the tuning seeds (study.engine.tuning.choose), every arm under the same budget. One engine run per cell,
-    with (arm, rate, tuning seed) as members."""
+def tune(p: Params, spec: RNNSpec, arms: list[str], split) -> tuple[dict[str, float], list[dict]]:
+    """Each arm's learning rate at this lag: the grid point with the best final validation accuracy, mean over the
+    tuning seeds (study.engine.tuning.choose), under the study's budget. One engine run with (arm, rate, tuning
+    seed) as members."""
     if len(p.lrs) == 1:
-        return {a: p.lrs[0] for a in p.arms}, []
-    T, seeds = tune_lag(p), [TUNE_SEED_BASE + s for s in range(p.tune_seeds)]
-    split, chosen, grid = task(p, T, dev), {}, []
-    for cell, arms in groups.items():
-        t0 = time.perf_counter()
-        who = [(a, lr, s) for a in arms for lr in p.lrs for s in seeds]
-        model = build(sp[cell], [(a, s) for a, _, s in who], p, dev)
-        hist = train(model, split, TrainSpec(p.optimizer, [lr for _, lr, _ in who], p.epochs, p.batch_size))
-        last = hist[-1]
-        val_acc, val_loss = last["val_acc"].cpu().numpy(), last["val_loss"].cpu().numpy()
-        bad = ~np.isfinite(torch.stack([h["train_loss"] for h in hist]).cpu().numpy()).all(0)
-        for a in arms:
-            idx = np.array([k for k, (b, _, _) in enumerate(who) if b == a]).reshape(len(p.lrs), len(seeds))
-            best = choose(p.lrs, val_acc[idx], val_loss[idx], bad[idx])
-            chosen[a] = p.lrs[best]
-            grid += [{"arm": a, "lag": T, "lr": lr, "tune_seed": s, "val_acc": float(val_acc[idx[i, j]]),
-                      "val_loss": float(val_loss[idx[i, j]]), "diverged": bool(bad[idx[i, j]]), "chosen": i == best,
-                      "at_edge": best in (0, len(p.lrs) - 1)}
-                     for i, lr in enumerate(p.lrs) for j, s in enumerate(seeds)]
-        progress(f"[{NAME}] tuning T={T} {cell}: {len(who)} members in {time.perf_counter() - t0:.1f}s, chose "
-                 + ", ".join(f"{a} lr {chosen[a]:g}" for a in arms))
+        return {a: p.lrs[0] for a in arms}, []
+    seeds = [TUNE_SEED_BASE + s for s in range(p.tune_seeds)]
+    who = [(a, lr, s) for a in arms for lr in p.lrs for s in seeds]
+    model = build(spec, [(a, s) for a, _, s in who], p, split.x_train.device)
+    hist = train(model, split, TrainSpec(p.optimizer, [lr for _, lr, _ in who], p.epochs, p.batch_size))
+    val_acc, val_loss = hist[-1]["val_acc"].cpu().numpy(), hist[-1]["val_loss"].cpu().numpy()
+    bad = ~np.isfinite(torch.stack([h["train_loss"] for h in hist]).cpu().numpy()).all(0)
+    chosen, grid = {}, []
+    for a in arms:
+        idx = np.array([k for k, (b, _, _) in enumerate(who) if b == a]).reshape(len(p.lrs), len(seeds))
+        best = choose(p.lrs, val_acc[idx], val_loss[idx], bad[idx])
+        chosen[a] = p.lrs[best]
+        grid += [{"arm": a, "lr": lr, "tune_seed": s, "val_acc": float(val_acc[idx[i, j]]),
+                  "val_loss": float(val_loss[idx[i, j]]), "diverged": bool(bad[idx[i, j]]), "chosen": i == best,
+                  "at_edge": best in (0, len(p.lrs) - 1)}
+                 for i, lr in enumerate(p.lrs) for j, s in enumerate(seeds)]
     return chosen, grid
 
 
