@@ -60,7 +60,7 @@ class Params:
                                                           "which had no forget gate")
     n_train: int = param(2048, min=64, max=1_000_000, help="training sequences (fixed, reused every epoch)")
     n_test: int = param(1024, min=100, max=100_000)
-    epochs: int = param(24, min=1, max=10_000, help="the budget: epochs of n_train // batch_size steps, every arm")
+    epochs: int = param(32, min=1, max=10_000, help="the budget: epochs of n_train // batch_size steps, every arm")
     batch_size: int = param(32, min=1, max=4096)
     optimizer: str = param("adam", choices=list(OPTIMIZERS))
     lrs: list[float] = param([1e-3, 3e-3, 1e-2], gt=0, max=10, help="learning-rate grid every arm is tuned on")
