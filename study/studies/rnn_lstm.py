@@ -65,7 +65,7 @@ class Params:
     optimizer: str = param("adam", choices=list(OPTIMIZERS))
     lrs: list[float] = param([1e-3, 3e-3, 1e-2], gt=0, max=10, help="learning-rate grid every arm is tuned on")
     tune_seeds: int = param(1, min=1, max=20, help="seeds (1000, 1001, ...) the grid is scored on, at every lag")
-    margin: float = param(0.1, gt=0, max=0.25, help=f"success: test accuracy >= {BASELINE} + margin")
+    margin: float = param(0.1, gt=0, max=0.25, help=f"success: test accuracy at least {BASELINE} + margin")
     probe: int = param(256, min=8, max=100_000, help="test sequences on which dL/dh_t is measured")
     data_seed: int = param(0, min=0)
 
