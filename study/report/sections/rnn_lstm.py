@@ -10,6 +10,7 @@ from study.report.facts import seed_disagreement
 from study.studies import rnn_lstm as study
 
 MAX_PANELS = 5  # budget curves: one panel per lag, at most this many (the longest lags are kept)
+FLOOR = 1e-30  # gradient figure: smaller ratios (a saturated or dead recurrence) are drawn at this floor
 
 
 def _arms(t) -> list[str]:
@@ -63,7 +64,7 @@ def fig_success(t, L):
     for i, a in enumerate(arms):
         g = s[s["arm"] == a].sort_values("lag")
         x = g["lag"].to_numpy() * (1 + 0.035 * (i - (len(arms) - 1) / 2))  # small offsets keep bars apart
-        err = np.array([g["rate"] - g["rate_lo"], g["rate_hi"] - g["rate"]])
+        err = np.clip(np.array([g["rate"] - g["rate_lo"], g["rate_hi"] - g["rate"]]), 0, None)
         ax.errorbar(x, g["rate"], yerr=err, capsize=3, label=L[a], **style[a])
     ax.set_xscale("log")
     lags = _lags(t)
@@ -102,11 +103,12 @@ def fig_gradients(t, L):
         for a in arms:
             h = g[(g["arm"] == a) & (g["phase"] == phase)]
             s = h.groupby("steps_back")["rel"].apply(
-                lambda v: estimate(np.log10(v.clip(lower=1e-300).to_numpy()))).apply(lambda e: pd.Series([e.mean, e.lo, e.hi]))
+                lambda v: estimate(np.log10(v.clip(lower=FLOOR).to_numpy()))).apply(lambda e: pd.Series([e.mean, e.lo, e.hi]))
             every = max(1, len(s) // 8)
             plots.band(ax, s.index, 10 ** s[0], 10 ** s[1], 10 ** s[2], L[a], markevery=every, markersize=4,
                        **style[a])
         ax.set_yscale("log")
+        ax.set_ylim(bottom=FLOOR / 10)
         ax.set(title=L[phase], xlabel=L["back"])
     axes[0].set_ylabel(L["grad"])
     plots.legend_below(fig, axes[0], ncol=min(4, len(arms)))
