@@ -1,14 +1,17 @@
 """The RNN vs LSTM study: its task generator, the batched recurrent engine against torch.nn, and its run."""
 import math
 
+import numpy as np
+
 import pandas as pd
 import pytest
 import torch
 
 from study.claims import VERDICTS
+from study.engine.stats import proportion, proportion_difference
 from study.data.sequences import compare_first_last
 from study.engine.loop import train_standalone
-from study.engine.recurrent import MemberRNN, RNNSpec, standalone_rnn
+from study.engine.recurrent import MemberRNN, RNNSpec, orthogonal, standalone_rnn
 from study.engine.train import TrainSpec, train
 from study.studies import rnn_lstm as study
 
@@ -109,6 +112,46 @@ def test_forget1_opens_the_lstm_forget_gate_and_is_refused_for_other_cells():
         MemberRNN(RNNSpec("elman", 3, 5, 2), [0])
 
 
+def test_orthogonal_draws_are_orthogonal_seeded_and_not_all_alike():
+    a = orthogonal(12, torch.Generator().manual_seed(3))
+    assert torch.allclose(a @ a.T, torch.eye(12, dtype=a.dtype), atol=1e-12)
+    assert torch.equal(a, orthogonal(12, torch.Generator().manual_seed(3)))
+    assert not torch.allclose(a, orthogonal(12, torch.Generator().manual_seed(4)))
+    # Haar: with the sign fix the diagonal has no preferred sign (QR alone would make R's diagonal positive)
+    diag = torch.cat([torch.diagonal(orthogonal(8, torch.Generator().manual_seed(s))) for s in range(200)])
+    assert abs(float((diag > 0).float().mean()) - 0.5) < 0.06
+
+
+def test_per_member_inits_change_only_w_hh_and_keep_every_other_weight_of_the_seed():
+    spec = RNNSpec("rnn", 2, 10, 2)
+    model = MemberRNN(spec, [5, 5, 5], ["default", "orthogonal", "identity"])
+    w = model.w_hh.detach()
+    assert torch.allclose(w[1] @ w[1].T, torch.eye(10), atol=1e-5)  # stored transposed; still orthogonal
+    assert torch.equal(w[2], torch.eye(10))
+    assert torch.equal(w[0], MemberRNN(spec, [5]).w_hh[0])  # the default member is the plain default draw
+    for name in ("w_ih", "b_ih", "b_hh"):
+        p = getattr(model, name).detach()
+        assert torch.equal(p[0], p[1]) and torch.equal(p[0], p[2])
+    assert torch.equal(model.out.weight[0], model.out.weight[1])
+    lstm = MemberRNN(RNNSpec("lstm", 2, 4, 2), [0], "orthogonal").w_hh.detach()[0]  # (H, 4H): one block per gate
+    for j in range(4):
+        block = lstm[:, 4 * j:4 * (j + 1)]
+        assert torch.allclose(block @ block.T, torch.eye(4), atol=1e-5)
+    with pytest.raises(ValueError, match="names for"):
+        MemberRNN(spec, [0, 1], ["default"])
+    with pytest.raises(ValueError, match="unknown recurrent init"):
+        MemberRNN(spec, [0], "xavier")
+
+
+def test_an_orthogonal_recurrence_keeps_a_small_state_norm_where_the_default_shrinks_it():
+    # the linear part of the step: ||h W_hh|| = ||h|| for an orthogonal W_hh; the default draw (±1/sqrt(H)) shrinks it
+    spec = RNNSpec("rnn", 2, 64, 2)
+    model = MemberRNN(spec, [0, 0], ["default", "orthogonal"])
+    h = torch.randn(2, 16, 64)
+    ratio = (torch.bmm(h, model.w_hh.detach()).norm(dim=-1) / h.norm(dim=-1)).mean(1)
+    assert abs(float(ratio[1]) - 1) < 1e-5 and float(ratio[0]) < 0.7
+
+
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("optimizer,lrs", [("sgd", [0.1, 0.3]), ("adam", [1e-2, 3e-3])])
 def test_member_k_equals_a_standalone_torch_nn_run_with_seed_k(cell, optimizer, lrs, float64):
@@ -127,54 +170,124 @@ def test_member_k_equals_a_standalone_torch_nn_run_with_seed_k(cell, optimizer, 
 
 # --- the study ----------------------------------------------------------------------------------------------
 
-def test_cells_are_sized_to_about_the_lstms_parameter_count():
-    sp = study.specs(study.Params(lstm_hidden=24))
+def test_arms_are_sized_to_about_the_lstms_parameter_count_and_rnn_arms_share_one_run():
+    p = study.Params(lstm_hidden=24, arms=["rnn", "rnn_orth", "lstm", "gru"])
+    sp = study.specs(p)
     counts = {c: s.n_params() for c, s in sp.items()}
-    assert sp["lstm"].hidden == 24
+    assert sp["lstm"].hidden == 24 and set(sp) == {"rnn", "lstm", "gru"}
     for c, s in sp.items():  # one more unit would move the count further from the LSTM's
         wider = RNNSpec(c, s.d_in, s.hidden + 1, s.d_out).n_params()
         assert abs(counts[c] - counts["lstm"]) <= abs(wider - counts["lstm"])
     assert sp["rnn"].hidden > sp["gru"].hidden > sp["lstm"].hidden
+    assert study.by_cell(p.arms) == {"rnn": ["rnn", "rnn_orth"], "lstm": ["lstm"], "gru": ["gru"]}
+    model = study.build(sp["rnn"], [("rnn", 0), ("rnn_orth", 0)], p, "cpu")
+    assert model.inits == ["default", "orthogonal"] and model.forget_bias is None
+    assert study.build(sp["lstm"], [("lstm", 0)], p, "cpu").forget_bias == p.forget_bias
 
 
 def test_wilson_and_newcombe_intervals_match_published_values():
     # Newcombe (1998), Table I: 81/263 gives [0.2553, 0.3662]; Table II example (56/70 - 48/80): [0.0524, 0.3339]
-    lo, hi = study.wilson(81, 263)
-    assert (round(lo, 4), round(hi, 4)) == (0.2553, 0.3662)
-    d, lo, hi = study.newcombe(56, 70, 48, 80)
-    assert (round(d, 2), round(lo, 4), round(hi, 4)) == (0.2, 0.0524, 0.3339)
-    assert study.wilson(0, 10)[0] == 0.0 and study.wilson(10, 10)[1] == 1.0
+    e = proportion(81, 263)
+    assert (round(e.lo, 4), round(e.hi, 4)) == (0.2553, 0.3662)
+    d = proportion_difference(56, 70, 48, 80)
+    assert (round(d.mean, 2), round(d.lo, 4), round(d.hi, 4)) == (0.2, 0.0524, 0.3339) and d.kind == "newcombe"
+    assert proportion(0, 10).lo == 0.0 and proportion(10, 10).hi == 1.0
+    e = proportion_difference(0, 10, 10, 10)  # the extremes stay inside [-1, 1]
+    assert e.mean == -1 and -1 <= e.lo < e.hi < -0.6
+    assert d.seeds_to_clear(0.0) is not None  # a spread to extrapolate from
 
 
-def _tables(rnn_short, rnn_long, lstm_long, n=10, grad_gap=3.0):
-    members, grads = [], []
-    for cell, lag, k in [("rnn", 5, rnn_short), ("rnn", 50, rnn_long), ("lstm", 5, n), ("lstm", 50, lstm_long)]:
+def _tables(rates, n=10, grad_gap=3.0, epochs=4):
+    """Synthetic tables: rates {(arm, lag): successes out of n}; seeds < k succeed, and in the budget curve a seed
+    succeeds from epoch 1 + (seed % epochs) on, so that half the budget shows fewer successes."""
+    members, grads, curve = [], [], []
+    for (arm, lag), k in rates.items():
         for seed in range(n):
-            members.append({"cell": cell, "lag": lag, "seed": seed, "hidden": 8, "n_params": 100,
+            members.append({"arm": arm, "cell": study.ARMS[arm][0], "init": study.ARMS[arm][1], "lag": lag,
+                            "seed": seed, "lr": 0.003, "hidden": 8, "n_params": 100,
                             "test_acc": 0.99 if seed < k else 0.75, "success": seed < k, "diverged": False})
-            rel = 10.0 ** (-(6 + seed % 3) + (grad_gap if cell == "lstm" else 0))
-            grads.append({"cell": cell, "lag": lag, "seed": seed, "phase": "init", "t": 1, "rel": rel})
-    m = pd.DataFrame(members)
-    return {"members": m, "gradients": pd.DataFrame(grads), "success": study.success_table(m)}
+            rel = 10.0 ** (-(6 + seed % 3) + (grad_gap if arm == "lstm" else 0))
+            for phase in ("init", "trained"):
+                grads.append({"arm": arm, "lag": lag, "seed": seed, "phase": phase, "t": 1, "steps_back": lag - 1,
+                              "rel": rel})
+            for e in range(1, epochs + 1):
+                ok = seed < k and e >= 1 + seed % epochs
+                curve.append({"arm": arm, "lag": lag, "seed": seed, "epoch": e, "steps": 10 * e, "val_acc": 0.9,
+                              "success": ok})
+    m, c = pd.DataFrame(members), pd.DataFrame(curve)
+    return {"members": m, "gradients": pd.DataFrame(grads), "curve": c, "success": study.success_table(m),
+            "budget": study.budget_table(c)}
 
 
-@pytest.mark.parametrize("counts,n,grad_gap,expected", [
-    ((10, 0, 10), 10, 3.0, "supported"),
-    ((10, 0, 10), 10, 0.2, "not supported"),  # the gradient part: a gain under one decade
-    ((20, 20, 20), 20, 3.0, "not supported"),  # the RNN loses nothing: change 0, interval [-0.16, 0.16]
-    ((10, 10, 10), 10, 3.0, "inconclusive"),  # the same with 10 seeds: [-0.28, 0.28] reaches past -0.25
-    ((10, 6, 9), 10, 3.0, "inconclusive"),  # a real drop, but its interval reaches above -0.25
-    ((0, 0, 0), 20, 3.0, "not supported"),  # nothing learns at all
+def _rates(rnn_short, rnn_long, lstm_long, orth_long=None, short=10, lstm_short=10, orth_short=10):
+    r = {("rnn", 5): rnn_short, ("rnn", 50): rnn_long, ("lstm", 5): lstm_short, ("lstm", 50): lstm_long}
+    if orth_long is not None:
+        r |= {("rnn_orth", 5): orth_short, ("rnn_orth", 50): orth_long}
+    return r
+
+
+@pytest.mark.parametrize("rates,n,grad_gap,expected", [
+    (_rates(10, 0, 10, orth_long=0), 10, 3.0, "supported"),
+    (_rates(10, 0, 10), 10, 3.0, "supported"),  # without the orthogonal arm its comparison is simply absent
+    (_rates(20, 0, 20, orth_long=20, lstm_short=20, orth_short=20), 20, 3.0,
+     "not supported"),  # the re-initialised RNN keeps up with the LSTM: 0 pt [-16, +16] lies below +25
+    (_rates(10, 0, 10, orth_long=10), 10, 3.0, "inconclusive"),  # the same on 10 seeds: [-28, +28] straddles +25
+    (_rates(10, 0, 10, orth_long=0), 10, 0.2, "not supported"),  # the gradient part: a gain under one decade
+    (_rates(20, 20, 20, lstm_short=20), 20, 3.0, "not supported"),  # the RNN loses nothing: change 0, interval [-0.16, 0.16]
+    (_rates(10, 10, 10), 10, 3.0, "inconclusive"),  # the same with 10 seeds: [-0.28, 0.28] reaches past -0.25
+    (_rates(10, 6, 9), 10, 3.0, "inconclusive"),  # a real drop, but its interval reaches above -0.25
+    (_rates(10, 0, 10, orth_long=0, lstm_short=5), 10, 3.0, "not testable"),  # the LSTM fails even the short lag
+    (_rates(10, 0, 10, orth_long=0, orth_short=7), 10, 3.0, "not testable"),  # 7/10 < 3/4
+    (_rates(10, 0, 10, orth_long=0, orth_short=8), 10, 3.0, "supported"),  # 8/10 >= 3/4
 ])
-def test_the_verdict_follows_the_intervals(counts, n, grad_gap, expected):
-    v = study.decide_c20(_tables(*counts, n=n, grad_gap=grad_gap))
-    assert v.verdict == expected, v.reason["en"]
+def test_the_verdict_follows_the_intervals(rates, n, grad_gap, expected):
+    v = study.decide_c20(_tables(rates, n=n, grad_gap=grad_gap))
+    assert v.verdict == expected, (v.parts, v.checks)
 
 
-def test_the_claim_needs_both_cells_and_two_lags():
-    t = _tables(10, 0, 10)
-    t["success"] = t["success"][t["success"]["cell"] == "rnn"]
-    assert study.decide_c20(t).verdict == "inconclusive" and not study.decide_c20(t).numbers
+def test_the_verdict_reports_the_lstms_own_decay_and_the_budget():
+    v = study.decide_c20(_tables(_rates(10, 0, 10, orth_long=0), n=10, grad_gap=3.0))
+    d = v.numbers["lstm_decay_init"]  # log10 of 10^-(6..8) * 10^3, seeds cycling 0, 1, 2
+    assert d["mean"] == pytest.approx(-3 - np.mean([s % 3 for s in range(10)]))
+    assert v.numbers["lstm_per_step_init"] == pytest.approx(10 ** (d["mean"] / 49))
+    assert v.parts["grad_gain"].estimate["mean"] == pytest.approx(3.0)
+    # half the budget (epoch 2 of 4): seeds with seed % 4 <= 1 have succeeded: 0, 1, 4, 5, 8, 9
+    assert v.numbers["lstm_long_half"]["mean"] == pytest.approx(0.6)
+    assert v.numbers["lstm_long"]["mean"] == 1.0 and v.numbers["rnn_long"]["mean"] == 0.0
+    assert [c.subject for c in v.checks] == ["rnn", "rnn_orth", "lstm"]
+
+
+def test_the_budget_table_counts_successes_per_epoch_with_wilson_intervals():
+    t = _tables(_rates(10, 4, 10), n=10, epochs=4)
+    b = t["budget"]
+    row = b[(b["arm"] == "rnn") & (b["lag"] == 50)].set_index("epoch")
+    assert list(row["successes"]) == [1, 2, 3, 4]  # seeds 0..3 succeed from epochs 1..4
+    e = proportion(2, 10)
+    assert (row.loc[2, "rate_lo"], row.loc[2, "rate_hi"]) == (e.lo, e.hi)
+    assert study.at_budget(t, "rnn", 50, 0.5).mean == pytest.approx(0.2)
+    assert study.at_budget(t, "rnn", 50, 1.0).mean == pytest.approx(0.4)
+
+
+def test_the_claim_needs_rnn_lstm_and_two_lags():
+    t = _tables(_rates(10, 0, 10))
+    t["success"] = t["success"][t["success"]["arm"] == "rnn"]
+    v = study.decide_c20(t)
+    assert v.verdict == "not testable" and v.missing
+
+
+def test_each_arm_gets_its_own_rate_from_the_grid_on_tuning_seeds():
+    p = study.Params(seeds=2, lags=[3, 6], arms=["rnn", "rnn_orth"], lstm_hidden=4, n_train=128, n_test=128,
+                     probe=16, epochs=2, batch_size=32, lrs=[1e-4, 3e-2], tune_seeds=2)
+    chosen, grid = study.tune(p, study.specs(p)["rnn"], p.arms, study.task(p, 6, "cpu"))
+    g = pd.DataFrame(grid)
+    assert set(chosen) == set(p.arms) and all(lr in p.lrs for lr in chosen.values())
+    assert set(g["tune_seed"]) == {1000, 1001} and len(g) == 2 * 2 * 2
+    for a in p.arms:  # the chosen rate is the one with the best mean validation accuracy
+        acc = g[g["arm"] == a].groupby("lr")["val_acc"].mean()
+        assert acc[chosen[a]] == acc.max()
+        assert g[(g["arm"] == a) & g["chosen"]]["lr"].unique().tolist() == [chosen[a]]
+    assert study.tune(study.Params(lrs=[0.01]), study.specs(p)["rnn"], p.arms, None) == (
+        {"rnn": 0.01, "rnn_orth": 0.01}, [])
 
 
 def test_bad_parameters_are_refused():
@@ -182,15 +295,19 @@ def test_bad_parameters_are_refused():
         study.check_params(study.Params(batch_size=512, n_train=256))
     with pytest.raises(ValueError, match="repeat"):
         study.check_params(study.Params(lags=[5, 5]))
+    with pytest.raises(ValueError, match="repeat"):
+        study.check_params(study.Params(arms=["rnn", "rnn"]))
 
 
 def test_smoke_run_logs_tables_verdicts_and_report_sections(smoke_study):
     s = smoke_study(study.NAME)
     assert s.run.info.status == "FINISHED"
-    assert {"members", "gradients", "success"} <= set(s.tables)
+    assert {"members", "gradients", "success", "curve", "budget", "tuning"} <= set(s.tables)
+    assert set(s.tables["members"]["arm"]) >= {"rnn", "rnn_orth", "lstm"}
     assert [v["claim"] for v in s.verdicts] == ["C20"]
-    assert all(v["verdict"] in VERDICTS and v["numbers"] for v in s.verdicts)
+    assert all(v["verdict"] in VERDICTS and v["parts"] and "reason" not in v for v in s.verdicts)
+    titles = {"ja": "RNN と LSTM", "en": "RNN vs LSTM"}
     for lang in ("ja", "en"):
         section = s.sections[lang]
-        assert section and study.TITLE[lang] in section and "failure" not in section and "<th>C20</th>" in section
+        assert section and titles[lang] in section and "failure" not in section and "<th>C20</th>" in section
     assert "C20 [" not in s.notebook and "tables = study.run" in s.notebook  # ran, gave no answers away

@@ -14,7 +14,7 @@ from torch import nn
 from study.engine.nets import MemberLinear, MemberNet
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-RECURRENT_INITS = ("default", "forget1")
+RECURRENT_INITS = ("default", "forget1", "orthogonal", "identity")
 
 
 @dataclass
@@ -37,21 +37,32 @@ class RNNSpec:
 
 
 class MemberRNN(MemberNet):
-    def __init__(self, spec: RNNSpec, seeds: list[int], init: str = "default", forget_bias: float | None = None):
+    def __init__(self, spec: RNNSpec, seeds: list[int], init: str | list[str] = "default",
+                 forget_bias: float | None = None):
         """init "default": PyTorch's U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias (the head's fan-in is
         H too). "forget1" (LSTM only): the same, then the forget gate's input bias set to 1 and its hidden bias
         to 0, so the forget gate starts mostly open (Gers et al. 2000; Jozefowicz et al. 2015). `forget_bias`
         (LSTM only) sets that bias to any value instead: large values approach the 1997 LSTM, whose cell had no
-        forget gate at all (a gate fixed at 1)."""
+        forget gate at all (a gate fixed at 1). "orthogonal": the default draw, then every H x H block of W_hh
+        replaced by a random orthogonal matrix (Saxe et al. 2014; the Haar-distributed QR draw with the sign
+        fix of Mezzadri 2007), so that the linear part of the recurrence preserves norms. "identity": every
+        block of W_hh set to the identity (Le et al. 2015, whose IRNN also used ReLU units; here the cell keeps
+        its own nonlinearity). `init` may be one name per member, so that arms differing only in their
+        initialisation train as members of one model; a member's draws depend only on its seed."""
         super().__init__()
         g = spec.gates
-        if init not in RECURRENT_INITS:
-            raise ValueError(f"unknown recurrent init {init!r}; allowed: {', '.join(RECURRENT_INITS)}")
-        if (init == "forget1" or forget_bias is not None) and spec.cell != "lstm":
-            raise ValueError("a forget-gate bias is an LSTM's; it has no meaning for a " + spec.cell)
         m, h = len(seeds), spec.hidden
-        self.spec, self.init = spec, init
-        self.forget_bias = 1.0 if init == "forget1" and forget_bias is None else forget_bias
+        inits = [init] * m if isinstance(init, str) else list(init)
+        if len(inits) != m:
+            raise ValueError(f"init has {len(inits)} names for {m} members")
+        for name in set(inits):
+            if name not in RECURRENT_INITS:
+                raise ValueError(f"unknown recurrent init {name!r}; allowed: {', '.join(RECURRENT_INITS)}")
+        if ("forget1" in inits or forget_bias is not None) and spec.cell != "lstm":
+            raise ValueError("a forget-gate bias is an LSTM's; it has no meaning for a " + spec.cell)
+        self.spec, self.inits = spec, inits
+        self.init = inits[0] if len(set(inits)) == 1 else "mixed"
+        self.forget_bias = 1.0 if "forget1" in inits and forget_bias is None else forget_bias
         self.register_buffer("seeds", torch.tensor(seeds, dtype=torch.int64))
         self.w_ih = nn.Parameter(torch.empty(m, spec.d_in, g * h))
         self.w_hh = nn.Parameter(torch.empty(m, h, g * h))
@@ -71,6 +82,13 @@ class MemberRNN(MemberNet):
                 rows, cols = p.shape[2], p.shape[1]
                 u = torch.rand(rows, cols, generator=gen, dtype=p.dtype) * (2 * bound) - bound
                 p[k].copy_(u.T)
+            if self.inits[k] in ("orthogonal", "identity"):
+                for j in range(self.spec.gates):  # block j of W_hh (PyTorch layout rows j*H..(j+1)*H)
+                    if self.inits[k] == "identity":
+                        w = torch.eye(h, dtype=self.w_hh.dtype)
+                    else:  # drawn after every default weight, so the other weights equal the default member's
+                        w = orthogonal(h, gen).to(self.w_hh.dtype)
+                    self.w_hh[k, :, j * h:(j + 1) * h] = w.T
             if self.forget_bias is not None:
                 self.b_ih[k, 0, h:2 * h] = float(self.forget_bias)
                 self.b_hh[k, 0, h:2 * h] = 0.0
@@ -112,6 +130,13 @@ class MemberRNN(MemberNet):
                 hidden.append(h)
         out = self.out(h)
         return (out, {"hidden": hidden}) if record else out
+
+
+def orthogonal(n: int, gen: torch.Generator) -> torch.Tensor:
+    """A random n x n orthogonal matrix, uniformly (Haar) distributed: QR of a Gaussian matrix with the signs of
+    R's diagonal moved into Q (Mezzadri 2007), in float64 so that Q is orthogonal to rounding."""
+    q, r = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=torch.float64))
+    return q * torch.sign(torch.diagonal(r)).unsqueeze(0)
 
 
 class StandaloneRNN(nn.Module):

@@ -20,7 +20,8 @@ class Estimate:
     hi: float
     sd: float = math.nan  # per-value standard deviation (of the paired differences for a paired estimate)
     n: int = 0
-    kind: str = "t"  # "t": Student-t interval of a mean; "wilson": Wilson interval of a proportion
+    kind: str = "t"  # "t": Student-t interval of a mean; "wilson": Wilson interval of a proportion;
+    # "newcombe": Newcombe's interval of a difference of two proportions (sd: per-pair spread, n: per share)
 
     @property
     def defined(self) -> bool:
@@ -44,7 +45,7 @@ def seeds_for_halfwidth(est: Estimate, distance: float, level: float = LEVEL) ->
     """The smallest n whose interval half-width, at the estimate's spread, is below `distance`."""
     if not (math.isfinite(distance) and distance > 1e-12 * max(1.0, abs(est.mean))):
         return None
-    sd = est.sd if est.kind == "t" else math.sqrt(max(est.mean * (1 - est.mean), 1e-12))
+    sd = est.sd if est.kind in ("t", "newcombe") else math.sqrt(max(est.mean * (1 - est.mean), 1e-12))
     if not (math.isfinite(sd) and sd > 0):
         return None
     z = stats.norm.ppf(0.5 + level / 2)
@@ -95,7 +96,23 @@ def proportion(successes: int, n: int, level: float = LEVEL) -> Estimate:
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), math.sqrt(p * (1 - p)), n, "wilson")
+    lo = 0.0 if successes == 0 else max(0.0, float(centre - half))  # exact ends at 0/n and n/n, no rounding
+    hi = 1.0 if successes == n else min(1.0, float(centre + half))
+    return Estimate(p, lo, hi, math.sqrt(p * (1 - p)), n, "wilson")
+
+
+def proportion_difference(k1: int, n1: int, k2: int, n2: int, level: float = LEVEL) -> Estimate:
+    """The difference k1/n1 - k2/n2 of two independent shares with Newcombe's (1998, method 10) hybrid score
+    interval, built from the two Wilson intervals. `sd` is sqrt(p1(1-p1) + p2(1-p2)), the spread of one pair,
+    so that seeds_to_clear can say how many seeds per share would settle a comparison."""
+    if n1 == 0 or n2 == 0:
+        return Estimate(math.nan, math.nan, math.nan, math.nan, 0, "newcombe")
+    a, b = proportion(k1, n1, level), proportion(k2, n2, level)
+    d = a.mean - b.mean
+    lo = d - math.sqrt((a.mean - a.lo) ** 2 + (b.hi - b.mean) ** 2)
+    hi = d + math.sqrt((a.hi - a.mean) ** 2 + (b.mean - b.lo) ** 2)
+    sd = math.sqrt(a.mean * (1 - a.mean) + b.mean * (1 - b.mean))
+    return Estimate(d, lo, hi, sd, min(n1, n2), "newcombe")
 
 
 def p_above(est: Estimate, threshold: float) -> float:
