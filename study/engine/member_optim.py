@@ -151,6 +151,7 @@ class MemberFit:
     test_loss: "object"
     test_acc: "object"
     train_acc: "object"
+    final_train_loss: "object"  # on the whole training set, in eval mode, after the last step
     diverged: "object"
     seconds_per_epoch: float
 
@@ -192,9 +193,9 @@ def fit(make_model, split, name: str, hyper: dict, seeds: list[int], epochs: int
             on_epoch(epoch + 1, {k: v[-1] for k, v in hist.items()})
     seconds = (time.process_time() - t0) / (model.members * epochs)
     test_loss, test_acc = evaluate(model, split.x_test, split.y_test)
-    _, train_acc = evaluate(model, split.x_train, split.y_train)
+    final_train_loss, train_acc = evaluate(model, split.x_train, split.y_train)
     curves = {k: torch.stack(v).numpy() for k, v in hist.items()}
     with np.errstate(invalid="ignore"):
         div = diverged(curves["train_loss"], test_loss.cpu().numpy(), split.n_classes)
     return MemberFit(curves["train_loss"], curves["val_loss"], curves["val_acc"], test_loss.cpu().numpy(),
-                     test_acc.cpu().numpy(), train_acc.cpu().numpy(), div, seconds)
+                     test_acc.cpu().numpy(), train_acc.cpu().numpy(), final_train_loss.cpu().numpy(), div, seconds)
