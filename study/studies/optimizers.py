@@ -152,12 +152,16 @@ def landscape_tables(p: Params, progress) -> dict[str, pd.DataFrame]:
         noise = land.noise_terms(p.data_seed + 1, p.n_data, p.noise)
         seeds = torch.arange(p.starts) + 10_000
         ends = {}
+        per_epoch = p.n_data // min(p.batch_sizes)
         for method, b in methods:
-            path = land.descend(f, p0, noise, b, p.land_lr, p.land_epochs, seeds)
+            if method == "gd":  # as many updates as the smallest-batch SGD, so that every GD run has arrived
+                path = land.descend(f, p0, noise, b, p.land_lr, p.land_epochs * per_epoch, seeds)[::per_epoch]
+            else:
+                path = land.descend(f, p0, noise, b, p.land_lr, p.land_epochs, seeds)
             ends[method] = path[-1]
             near = ((path - mins[0]).norm(dim=-1) < 0.5).float().mean(1)
             history += [{"landscape": name, "method": method, "batch": b, "epoch": e,
-                         "updates": e * (1 if b >= p.n_data else p.n_data // b),
+                         "updates": e * (per_epoch if b >= p.n_data else p.n_data // b),
                          "mean_loss": float(f(path[e]).nanmean()), "near_global": float(near[e])}
                         for e in range(p.land_epochs + 1)]
             shown = min(p.starts, 8)
@@ -172,6 +176,7 @@ def landscape_tables(p: Params, progress) -> dict[str, pd.DataFrame]:
             for s in range(p.starts):
                 runs.append({"landscape": name, "method": method, "batch": b, "start": s, "seed": s,
                              "updates_per_epoch": 1 if b >= p.n_data else p.n_data // b,
+                             "updates": p.land_epochs * (per_epoch if b >= p.n_data else p.n_data // b),
                              "x0": float(p0[s, 0]), "y0": float(p0[s, 1]), "x": float(e[s, 0]), "y": float(e[s, 1]),
                              "final_loss": float(f(e[s])), "grad_norm": float(gnorm[j, s]),
                              "basin": int(basins[j, s]), "global": bool(basins[j, s] == 0)})
