@@ -11,6 +11,7 @@ import math
 import torch
 
 from study.engine import rng
+from study.engine.member_optim import MemberOptimizer
 from study.engine.train import make_optimizer
 
 # (centre x, centre y, depth, width) of Gaussian wells on a weak bowl: one wide, deep well and shallower,
@@ -19,13 +20,27 @@ WELLS = ((1.5, 1.5, 2.0, 1.3), (-2.2, 1.8, 1.2, 0.6), (-1.8, -2.2, 1.3, 0.7), (2
          (-0.2, -0.6, 0.8, 0.45))
 
 
-_CENTRE, _DEPTH, _WIDTH = (torch.tensor([w[:2] for w in WELLS]), torch.tensor([w[2] for w in WELLS]),
-                           torch.tensor([w[3] for w in WELLS]))
+# The reverse design: the global well is deep but narrow, a shallower local well is wide. On "wells" the
+# global minimum also has the widest basin, so "ends in the global basin" and "ends in a wide basin" coincide;
+# here they are separated.
+NARROW_GLOBAL = ((1.6, -1.4, 2.2, 0.45), (-1.6, 1.2, 1.6, 1.4), (1.8, 2.2, 0.9, 0.6), (-2.2, -2.2, 0.9, 0.6))
 
 
-def wells(p: torch.Tensor) -> torch.Tensor:
-    d2 = ((p.unsqueeze(-2) - _CENTRE.to(p)) ** 2).sum(-1)
-    return 0.03 * (p**2).sum(-1) - (_DEPTH.to(p) * torch.exp(-d2 / (2 * _WIDTH.to(p) ** 2))).sum(-1)
+def _gaussian_wells(spec):
+    centre, depth, width = (torch.tensor([w[:2] for w in spec]), torch.tensor([w[2] for w in spec]),
+                            torch.tensor([w[3] for w in spec]))
+
+    def f(p: torch.Tensor) -> torch.Tensor:
+        d2 = ((p.unsqueeze(-2) - centre.to(p)) ** 2).sum(-1)
+        return 0.03 * (p**2).sum(-1) - (depth.to(p) * torch.exp(-d2 / (2 * width.to(p) ** 2))).sum(-1)
+
+    return f
+
+
+wells = _gaussian_wells(WELLS)
+wells.__doc__ = "Gaussian wells on a weak bowl; the deepest well is also the widest."
+narrow_global = _gaussian_wells(NARROW_GLOBAL)
+narrow_global.__doc__ = "Gaussian wells on a weak bowl; the deepest well is narrow, a shallower one wide."
 
 
 def ripples(p: torch.Tensor) -> torch.Tensor:
@@ -43,9 +58,25 @@ def rosenbrock(p: torch.Tensor) -> torch.Tensor:
     return (1 - p[..., 0]) ** 2 + 100 * (p[..., 1] - p[..., 0] ** 2) ** 2
 
 
-LANDSCAPES = {"wells": wells, "ripples": ripples}
-FUNCTIONS = {"toy": toy, "rosenbrock": rosenbrock}
-OPTIMUM = {"toy": (0.0, 0.0), "rosenbrock": (1.0, 1.0)}
+_C, _S = math.cos(math.pi / 4), math.sin(math.pi / 4)
+
+
+def rotated_toy(p: torch.Tensor) -> torch.Tensor:
+    """The toy turned by 45°: the same valley, now diagonal, so that its steep and flat directions no longer
+    lie along the coordinates (a per-coordinate step size has nothing to adapt to)."""
+    x, y = p[..., 0], p[..., 1]
+    return toy(torch.stack([_C * x + _S * y, -_S * x + _C * y], -1))
+
+
+def unrotate(point: tuple[float, float]) -> tuple[float, float]:
+    """The point of the rotated toy that corresponds to `point` of the toy (same loss, same distance)."""
+    x, y = point
+    return (_C * x - _S * y, _S * x + _C * y)
+
+
+LANDSCAPES = {"wells": wells, "narrow_global": narrow_global, "ripples": ripples}
+FUNCTIONS = {"toy": toy, "rotated": rotated_toy, "rosenbrock": rosenbrock}
+OPTIMUM = {"toy": (0.0, 0.0), "rotated": (0.0, 0.0), "rosenbrock": (1.0, 1.0)}
 
 
 def grad(f, p: torch.Tensor) -> torch.Tensor:
@@ -106,7 +137,7 @@ def descend(f, p0: torch.Tensor, data: torch.Tensor, batch: int, lr: float, epoc
     Returns the positions after every epoch, (epochs + 1, S, 2). Each row's loss is f plus the mean noise term
     of its own minibatch; rows never mix, so one torch.optim step updates every start by its own gradient."""
     p = p0.clone().requires_grad_()
-    opt = make_optimizer(optimizer, [p], lr)
+    opt = MemberOptimizer(optimizer, [p], len(p0), lr=lr)  # torch.optim's update, without its first-step cost
     n = len(data)
     path = [p0.clone()]
     for epoch in range(epochs):
@@ -114,7 +145,7 @@ def descend(f, p0: torch.Tensor, data: torch.Tensor, batch: int, lr: float, epoc
         for step in range(1 if idx is None else len(idx)):
             noise = 0.0 if idx is None else data[idx[step]].mean(1)  # (S, 2); the full data's mean is 0
             loss = (f(p) + (noise * p).sum(1)).sum()
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss.backward()
             opt.step()
         path.append(p.detach().clone())
@@ -161,3 +192,30 @@ def steps_to(path: torch.Tensor, optimum: tuple[float, float], tol: float) -> to
     hit = (dist < tol) & torch.isfinite(dist)
     first = hit.to(torch.int64).argmax(0)
     return torch.where(hit.any(0), first, torch.full_like(first, -1))
+
+
+def sustained_steps(path: torch.Tensor, optimum: tuple[float, float], tol: float) -> torch.Tensor:
+    """Per row, the first step from which the row stays within tol of the optimum up to the last step (a run
+    that touches the tolerance and leaves again has not converged then); -1 if it is not inside at the end."""
+    dist = (path - torch.tensor(optimum, dtype=path.dtype)).norm(dim=-1)  # (steps + 1, G)
+    inside = (dist < tol) & torch.isfinite(dist)
+    # outside[t]: some step >= t lies outside; the answer is the first t with no later outside step
+    later_out = torch.flip(torch.cummax(torch.flip((~inside).to(torch.int64), [0]), 0).values, [0]).bool()
+    first = (~later_out).to(torch.int64).argmax(0)
+    return torch.where(inside[-1], first, torch.full_like(first, -1))
+
+
+def member_paths(f, start: tuple[float, float], optimizer: str, hyper: dict, steps: int) -> torch.Tensor:
+    """Positions (steps + 1, G, 2) of one optimizer from one start, row g with hyperparameters
+    {k: hyper[k][g]} (engine.member_optim: each row its own learning rate, momentum, betas or epsilon).
+    A row that overflows stays NaN/inf: divergence is a result."""
+    g = len(next(iter(hyper.values())))
+    p = torch.tensor([start], dtype=torch.float64).repeat(g, 1).requires_grad_()
+    opt = MemberOptimizer(optimizer, [p], g, **hyper)
+    path = [p.detach().clone()]
+    for _ in range(steps):
+        opt.zero_grad()
+        f(p).sum().backward()
+        opt.step()
+        path.append(p.detach().clone())
+    return torch.stack(path)
