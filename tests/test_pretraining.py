@@ -1,12 +1,11 @@
 """The pretraining study: its corpus, BERT's masking and pair tasks, the probe, the encoder, and a smoke run."""
 import itertools
-import json
 import re
 
 import pytest
 import torch
 
-from study import tracking
+from study.claims import VERDICTS
 from study.config import ProfileError, load_profile
 from study.data import corpus as corpora
 from study.data import downstream
@@ -158,8 +157,11 @@ def test_a_text_file_is_a_corpus(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [(None, "does not exist"), (b"", "is empty"), (b"  \n\n ", "is empty"),
-                                              (b"caf\xe9 au lait", "not UTF-8"), (b"one line only", "two or more")])
+                                              (b"caf\xe9 au lait", "not UTF-8"), (b"one line only", "two or more"),
+                                              (b"text\x00\x01binary", "not text"), (b"x" * 2000, "too large")])
 def test_a_bad_corpus_file_fails_before_anything_runs(tmp_path, monkeypatch, content, message):
+    monkeypatch.setattr(corpora, "MAX_CORPUS_BYTES", 1000)
+    monkeypatch.setattr(corpora.read_text_file, "__defaults__", (1000,))
     path = tmp_path / "corpus.txt"
     if content is not None:
         path.write_bytes(content)
@@ -171,25 +173,18 @@ def test_a_bad_corpus_file_fails_before_anything_runs(tmp_path, monkeypatch, con
         load_profile(str(profile))
 
 
-def test_smoke_run_logs_tables_claims_and_report_sections(in_smoke):
-    from test_pipeline import runs
-
-    root, code = in_smoke
-    (run,) = runs("pretraining")
-    assert run.info.status == "FINISHED"
-    tables = tracking.read_tables(run.info.run_id)
-    assert {"probe", "finetune", "cost", "cka", "rank", "pretrain_loss"} <= set(tables)
-    assert set(tables["probe"]["condition"]) == set(pretraining.CONDITIONS)
-    verdicts = tracking.read_json(run.info.run_id, "claims.json")
-    assert [v["claim"] for v in verdicts] == ["C14", "C15", "C16", "C17"]
-    for lang, title in (("en", pretraining.TITLE["en"]), ("ja", pretraining.TITLE["ja"])):
-        html = (root / "reports" / lang / "instructor.html").read_text(encoding="utf-8")
-        assert 'id="pretraining"' in html and title.replace("'", "&#39;") in html
-        questions = re.search(r'id="chapter-questions">(.*?)</section>', html, re.DOTALL).group(1)
-        assert "Q1" in questions and "Q2" in questions
-        assert "MLM" in questions  # the evidence comes from this run, not the "no evidence yet" note
-    nb = json.loads((root / "reports" / "notebooks" / "pretraining.ipynb").read_text())
-    assert "C14 [" not in json.dumps(nb["cells"])  # the executed copy gives no answers away
+def test_smoke_run_logs_tables_verdicts_and_report_sections(smoke_study):
+    s = smoke_study(pretraining.NAME)
+    assert s.run.info.status == "FINISHED"
+    assert {"probe", "finetune", "cost", "cka", "cka_boot", "rank", "pretrain_loss", "aux"} <= set(s.tables)
+    assert set(s.tables["probe"]["condition"]) == set(pretraining.CONDITIONS)
+    assert s.tables["cka_boot"]["cka"].between(0, 1).all()
+    assert [v["claim"] for v in s.verdicts] == [c.id for c in pretraining.CLAIMS]
+    assert all(v["verdict"] in VERDICTS and "reason" not in v for v in s.verdicts)
+    for lang, title in (("ja", "事前学習の課題の数"), ("en", "How many pretraining tasks")):
+        section = s.sections[lang]
+        assert section and title in section and "failure" not in section and "<th>C15b</th>" in section
+    assert "C14 [" not in s.notebook and "tables = study.run" in s.notebook  # ran, gave no answers away
 
 
 class _Log:
@@ -213,6 +208,9 @@ class _Log:
     def flush(self):
         pass
 
+    def close_children(self):
+        pass
+
 
 def test_a_text_file_corpus_runs_through_the_whole_study(tmp_path):
     lines = [" ".join(f"w{(i * 3 + j) % 17}" for j in range(4 + (i % 3))) + " ." for i in range(10)]
@@ -225,9 +223,13 @@ def test_a_text_file_corpus_runs_through_the_whole_study(tmp_path):
     log = _Log()
     tables = pretraining.run(p, log, progress=lambda *_: None)
     assert set(tables["probe"]["task"]) == {"frequency", "word_order", "same_doc", "document"}
-    assert [v["claim"] for v in log.logged["claims.json"]] == ["C14", "C15", "C16", "C17"]
-    assert "MLM" in pretraining.chapter_evidence("Q1", tables, "en")
-    assert pretraining.report(tables, pretraining.params_dict(p), "ja")["setup"].startswith("テキストファイル")
+    assert [v["claim"] for v in log.logged["claims.json"]] == [c.id for c in pretraining.CLAIMS]
+    from study.report.sections import pretraining as section
+    from study.report.words import StudyWords, environment
+
+    words = StudyWords(environment(), "pretraining", "ja", section.facts(tables, pretraining.params_dict(p)),
+                       pretraining.params_dict(p))
+    assert words.paragraphs("setup")[0].startswith("テキストファイル")
 
 
 def test_weights_start_at_one_over_sqrt_fan_in_and_embeddings_at_bert_scale():
@@ -274,3 +276,119 @@ def test_nsp_negatives_come_mostly_from_another_topic():
     other = [c.topics[ids[a]] != c.topics[ids[bb]] for k in range(B) if not b["nsp"][0, k]
              for a, bb in [_halves(b["tokens"][0, k])]]
     assert abs(sum(other) / len(other) - (1 - 1 / c.n_topics)) < 0.06  # the topic alone answers 3 negatives in 4
+
+
+# --- decision rules, on synthetic tables with real-looking values ---------------------------------------------
+
+import math  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+TASKS4 = ("tagging", "agreement", "same_topic", "topic")
+
+
+def _tables(acc: dict, nsp: float = 0.8, seeds: int = 4, width: int = 32, docs: int = 1600, extra=()):
+    """Probe and held-out head tables: acc[condition] = per-task accuracy (2 classes, chance 0.5), with a small
+    per-seed wobble; every NSP head at `nsp`, every MLM loss at 2.0 of ln(124) = 4.82."""
+    probe, aux = [], []
+    for c, accs in acc.items():
+        for seed in range(seeds):
+            for k, a in zip(TASKS4, accs):
+                probe.append({"width": width, "condition": c, "corpus_docs": 0 if c == "none" else docs,
+                              "seed": seed, "task": k, "acc": a + 0.004 * ((seed * 7 + len(k)) % 3), "chance": 0.5})
+            for task in pretraining.CONDITIONS[c]:
+                value = {"mlm": 2.0, "nsp": nsp, "sop": 0.7, "unrelated": 0.3}[task]
+                aux.append({"width": width, "condition": c, "corpus_docs": docs, "seed": seed, "task": task,
+                            "value": value + 0.002 * seed,
+                            "chance": math.log(124) if task == "mlm" else pretraining.AUX_CHANCE[task]})
+    return {"probe": pd.DataFrame(probe + list(extra)), "aux": pd.DataFrame(aux)}
+
+
+Q1_ACC = {"none": (0.6, 0.55, 0.6, 0.7), "mlm": (0.9, 0.8, 0.7, 0.8), "nsp": (0.7, 0.6, 0.8, 0.9),
+          "mlm_nsp": (0.92, 0.82, 0.82, 0.92)}
+
+
+def test_c14_is_not_testable_while_nsp_stays_at_chance_and_decided_once_it_is_learned():
+    v = pretraining.decide_c14(_tables(Q1_ACC, nsp=0.52))
+    assert v.verdict == "not testable"
+    assert {c.subject for c in v.failed_checks} == {"mlm_nsp-w32-d1600", "nsp-w32-d1600"}
+    assert all(c.name == "nsp_learns" and c.threshold == pytest.approx(0.6) for c in v.failed_checks)
+    v = pretraining.decide_c14(_tables(Q1_ACC, nsp=0.8))
+    assert v.verdict == "supported" and v.numbers["rival"] == "mlm" and not v.failed_checks
+    worse = {**Q1_ACC, "mlm_nsp": (0.85, 0.75, 0.65, 0.75)}
+    assert pretraining.decide_c14(_tables(worse)).verdict == "not supported"
+
+
+def test_c15c_and_c16_share_the_nsp_gate_and_c16_needs_a_breadth_measure_that_separates():
+    assert pretraining.decide_c15c(_tables(Q1_ACC, nsp=0.5)).verdict == "not testable"
+    assert pretraining.decide_c15c(_tables(Q1_ACC)).verdict == "supported"
+    t = _tables(Q1_ACC)
+    t["cka"], t["cka_boot"] = pd.DataFrame(), pd.DataFrame()
+    v = pretraining.decide_c16(t)
+    assert "discriminates" not in {c.name for c in v.failed_checks}  # 4 seeds, tight: conditions separate
+    same = {c: (0.8, 0.8, 0.8, 0.8) for c in Q1_ACC}
+    t = _tables(same, seeds=2)
+    t["probe"]["acc"] += t["probe"]["seed"] * 0.2 * (t["probe"]["condition"] == "nsp")  # two far-apart seeds
+    v = pretraining.decide_c16({**t, "cka": pd.DataFrame(), "cka_boot": pd.DataFrame()})
+    assert [c.name for c in v.failed_checks] == ["discriminates"]
+
+
+def test_cka_intervals_are_bootstrap_percentiles_inside_zero_and_one():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 8, generator=g)
+    reps = {("mlm", 0): x, ("mlm", 1): x + 0.5 * torch.randn(200, 8, generator=g),
+            ("nsp", 0): torch.randn(200, 8, generator=g)}
+    t = pretraining.representation_tables(reps)
+    assert t["cka_boot"]["cka"].between(0, 1).all() and len(t["cka_boot"]) == 3 * pretraining.CKA_REPLICATES
+    e = pretraining.cka_estimate(t, "mlm", "mlm")
+    assert e.kind == "bootstrap" and 0 <= e.lo <= e.mean <= e.hi <= 1 and e.mean > 0.6
+    d = pretraining.cka_estimate(t, "mlm", "nsp", ("mlm", "mlm"))  # a difference may be negative
+    assert d.hi < 0 and d.seeds_to_clear(0.0) is None  # more seeds would not narrow an interval over inputs
+
+
+def test_c17_counts_a_drop_only_after_holm_and_only_where_the_added_task_was_learned():
+    rows, aux = [], []
+    for seed in range(4):
+        for s in (100, 400):
+            for c in ("mlm", "mlm_nsp"):
+                for k in TASKS4:
+                    drop = 0.1 if (c == "mlm_nsp" and k == "topic" and s == 400) else 0.0
+                    rows.append({"width": 32, "condition": c, "corpus_docs": s, "seed": seed, "task": k,
+                                 "acc": 0.8 + 0.01 * (s == 400) - drop + 0.003 * ((seed * 5 + len(k)) % 4),
+                                 "chance": 0.5})
+                for task in pretraining.CONDITIONS[c]:
+                    aux.append({"width": 32, "condition": c, "corpus_docs": s, "seed": seed, "task": task,
+                                "value": {"mlm": 2.0 - 0.1 * (s == 400), "nsp": 0.8}[task] + 0.01 * seed,
+                                "chance": math.log(124) if task == "mlm" else 0.5})
+    cost = pd.DataFrame([{"width": 32, "condition": c, "corpus_docs": s, "seed": seed, "flops": 1.0, "seconds": 1.0}
+                         for c in ("mlm", "mlm_nsp") for s in (100, 400) for seed in range(4)])
+    loss = pd.DataFrame([{"step": 100, "member": 0, "task": "mlm", "loss": 1.5, "width": 32, "condition": c,
+                          "corpus_docs": s, "seed": seed} for c in ("mlm", "mlm_nsp") for s in (100, 400)
+                         for seed in range(4)])
+    t = {"probe": pd.DataFrame(rows), "aux": pd.DataFrame(aux), "cost": cost, "pretrain_loss": loss}
+    v = pretraining.decide_c17(t)
+    assert v.parts["no_drop"].verdict == "not supported" and v.verdict == "not supported"
+    comps = v.parts["no_drop"].comparisons
+    assert len(comps) == 8 and [k for k, c in comps.items() if c["p_holm"] < 0.025] == ["mlm_nsp|32|400|topic"]
+    assert v.parts["heldout_mlm"].estimate["mean"] == pytest.approx(0.1 / 2)  # loss 0.1 lower over two doublings
+    t["aux"].loc[t["aux"]["task"] == "nsp", "value"] = 0.5  # NSP never learned: "adding NSP" was never tested
+    v = pretraining.decide_c17(t)
+    assert v.verdict == "not testable" and [c.name for c in v.failed_checks] == ["added_learned"]
+
+
+def test_fine_tuning_is_scored_at_every_checkpoint_and_pair_heads_see_both_sentences():
+    from study.engine.pretrain import finetune
+    from study.engine.transformer import pair_pool
+
+    c = corpora.generate(40, seed=2)
+    task = downstream.suite(c, 24, 8, 4, 8)["topic"]
+    model = MemberEncoder(EncoderSpec(len(c.vocab), 16, 1, 4, 32, 24), [0, 1])
+    acc = finetune(model, task.take("train", 4), task.take("test"), task.n_classes, 6, 8, 1e-3, stream=1,
+                   checkpoints=[2, 4, 6])
+    assert acc.shape == (3, 2) and ((acc >= 0) & (acc <= 1)).all()
+    h = torch.randn(1, 1, 6, 3)
+    tok = torch.tensor([[[CLS, 7, SEP, 9, 9, SEP]]])
+    seg = torch.tensor([[[0, 0, 0, 1, 1, 1]]])
+    f = pair_pool(h, tok, seg)
+    u, v = h[0, 0, 1:3].mean(0), h[0, 0, 3:6].mean(0)
+    assert torch.allclose(f[0, 0], torch.cat([h[0, 0, 0], u, v, u * v]))

@@ -107,19 +107,33 @@ TOKENISERS = ("whitespace", "char")
 _SENTENCE_END = re.compile(r"(?<=[.!?。!?])\s*")
 
 
-def read_text_file(path: str | Path) -> str:
-    """The file's text, or a ValueError that says what is wrong with it."""
+MAX_CORPUS_BYTES = 50_000_000  # a course machine tokenises a file this size in seconds; larger ones are a mistake
+
+
+def read_text_file(path: str | Path, max_bytes: int = MAX_CORPUS_BYTES) -> str:
+    """The file's text, or a ValueError that names the file and says what is wrong and what is allowed: it must
+    exist, be a regular file, hold 1 byte to `max_bytes` of UTF-8 text, and contain no NUL bytes (binary)."""
     p = Path(path)
+    allowed = f"a UTF-8 text file of 1 byte to {max_bytes:,} bytes"
+    if not p.exists():
+        raise ValueError(f"corpus file {str(path)!r} does not exist (relative paths start at {Path.cwd()}); "
+                         f"allowed: {allowed}")
     if not p.is_file():
-        raise ValueError(f"corpus file {str(path)!r} does not exist (relative paths start at {Path.cwd()})")
+        raise ValueError(f"corpus file {str(path)!r} is not a regular file; allowed: {allowed}")
+    size = p.stat().st_size
+    if size > max_bytes:
+        raise ValueError(f"corpus file {str(path)!r} is too large ({size:,} bytes); allowed: {allowed}")
     raw = p.read_bytes()
+    if b"\x00" in raw:
+        raise ValueError(f"corpus file {str(path)!r} is not text (it contains NUL bytes at offset "
+                         f"{raw.index(0)}); allowed: {allowed}")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ValueError(f"corpus file {str(path)!r} is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
-                         f"{e.start}); convert it, e.g. `iconv -t UTF-8`") from None
+                         f"{e.start}); convert it, e.g. `iconv -t UTF-8`; allowed: {allowed}") from None
     if not text.strip():
-        raise ValueError(f"corpus file {str(path)!r} is empty")
+        raise ValueError(f"corpus file {str(path)!r} is empty (no text, only whitespace); allowed: {allowed}")
     return text
 
 

@@ -51,8 +51,8 @@ def pretrain(model: MemberEncoder, sents: Sentences, tasks: list[tuple[str, ...]
         inputs = torch.where(has["mlm"].view(M, 1, 1), masked, b["tokens"])
         h = model(inputs, b["segments"])
         losses = {"mlm": loss_per_member(model.head(h, "mlm"), target),
-                  "nsp": loss_per_member(model.head(h, "nsp"), torch.where(kind == 1, b["nsp"], -100)),
-                  "sop": loss_per_member(model.head(h, "sop"), torch.where(kind == 2, b["sop"], -100)),
+                  "nsp": loss_per_member(model.head(h, "nsp", inputs, b["segments"]), torch.where(kind == 1, b["nsp"], -100)),
+                  "sop": loss_per_member(model.head(h, "sop", inputs, b["segments"]), torch.where(kind == 2, b["sop"], -100)),
                   "unrelated": loss_per_member(model.head(h, "unrelated"), b["unrelated"])}
         total = sum(torch.where(has[t], losses[t], 0.0) for t in TASKS)
         opt.zero_grad(set_to_none=True)
@@ -106,10 +106,44 @@ def ridge_probe(train: tuple, val: tuple, test: tuple, n_classes: int,
     return best_test.float()
 
 
+@torch.no_grad()
+def heldout_heads(model: MemberEncoder, pretrain_sents: Sentences, heldout_sents: Sentences, n_docs: list[int],
+                  tasks: list[tuple[str, ...]], n: int = 600, stream: int = 987_654) -> dict[str, torch.Tensor]:
+    """What each member's pretraining heads do on pairs it never trained on: accuracy of next-sentence prediction
+    and of sentence order, and the masked-LM loss, on `n` pairs from documents held out of pretraining (the same
+    pairs for every member); for the unrelated task (a random label per document, which only memorising can
+    learn) the accuracy on `n` pairs from the member's own pretraining documents. NaN where a member lacks the
+    task. Returns task -> (M,)."""
+    model.eval()
+    M, L = model.members, model.spec.max_len
+    same = torch.full((M,), stream)
+    held_docs = torch.full((M,), len(heldout_sents.doc_n))
+    out = {}
+    for task, kind in (("nsp", 1), ("sop", 2)):
+        b = sample_pairs(heldout_sents, rng.uniform(same, kind, (n, 5)), held_docs,
+                         torch.full((M, n), kind, dtype=torch.long), L)
+        logits = model.head(model(b["tokens"], b["segments"]), task, b["tokens"], b["segments"])
+        out[task] = (logits.argmax(-1) == b[task]).float().mean(1)
+    b = sample_pairs(heldout_sents, rng.uniform(same, 3, (n, 5)), held_docs, torch.zeros(M, n, dtype=torch.long), L)
+    masked, target = mask_tokens(b["tokens"], same, 4, model.spec.vocab)
+    out["mlm"] = loss_per_member(model.head(model(masked, b["segments"]), "mlm"), target)
+    b = sample_pairs(pretrain_sents, rng.uniform(same, 5, (n, 5)), torch.tensor(n_docs),
+                     torch.zeros(M, n, dtype=torch.long), L)
+    out["unrelated"] = (model.head(model(b["tokens"], b["segments"]), "unrelated").argmax(-1)
+                        == b["unrelated"]).float().mean(1)
+    for task in out:
+        has = torch.tensor([task in ts for ts in tasks])
+        out[task] = torch.where(has, out[task], torch.nan)
+    model.train()
+    return out
+
+
 def finetune(model: MemberEncoder, train: tuple, test: tuple, n_classes: int, steps: int, batch: int, lr: float,
-             stream: int, pair: bool = False) -> torch.Tensor:
+             stream: int, pair: bool = False, checkpoints: list[int] | None = None) -> torch.Tensor:
     """Fine-tune a copy of every member with a fresh linear head on (tokens, segments, pos, labels); test accuracy
-    (M,). Minibatches are drawn from each member's own seed."""
+    (C, M) after each of the `checkpoints` steps (default: only the last). Minibatches are drawn from each
+    member's own seed."""
+    checkpoints = sorted(set(checkpoints or [steps]))
     model = copy.deepcopy(model).train()
     M = model.members
     seeds = torch.tensor(model.seeds)
@@ -121,6 +155,17 @@ def finetune(model: MemberEncoder, train: tuple, test: tuple, n_classes: int, st
     bias = torch.nn.Parameter(torch.zeros(M, 1, n_classes))
     opt = torch.optim.Adam([*model.parameters(), head, bias], lr)
     n, bs = tok.shape[0], min(batch, tok.shape[0])
+    test_tok, test_seg, test_pos, test_y = test
+    scores = []
+
+    def score():
+        f = encode(model, test_tok, test_seg, test_pos if token_level else None, pair=pair)
+        model.train()
+        with torch.no_grad():
+            return ((torch.bmm(f, head) + bias).argmax(-1) == test_y).float().mean(1)
+
+    if 0 in checkpoints:
+        scores.append(score())
     for step in range(steps):
         idx = (rng.uniform(seeds, stream * 100_003 + step, (bs,)) * n).long().clamp(max=n - 1)
         h = model(tok[idx], seg[idx])
@@ -129,10 +174,30 @@ def finetune(model: MemberEncoder, train: tuple, test: tuple, n_classes: int, st
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         opt.step()
-    tok, seg, pos, y = test
-    f = encode(model, tok, seg, pos if token_level else None, pair=pair)
-    with torch.no_grad():
-        return ((torch.bmm(f, head) + bias).argmax(-1) == y).float().mean(1)
+        if step + 1 in checkpoints:
+            scores.append(score())
+    return torch.stack(scores)
+
+
+def cka_bootstrap(reps: dict, pairs: list[tuple], replicates: int, seed: int = 0) -> torch.Tensor:
+    """Linear CKA of each pair of representations (keys of `reps`, each (N, F) on the same N inputs) on
+    `replicates` resamples of the inputs, the same resample for every pair (so that differences between pairs
+    have a joint bootstrap distribution). Returns (replicates, pairs); every value lies in [0, 1]."""
+    n = next(iter(reps.values())).shape[0]
+    g = torch.Generator().manual_seed(seed)
+    out = torch.empty(replicates, len(pairs), dtype=torch.float64)
+    for r in range(replicates):
+        idx = torch.randint(n, (n,), generator=g)
+        cache = {}
+        for j, (a, b) in enumerate(pairs):
+            for k in (a, b):
+                if k not in cache:
+                    x = reps[k][idx].double()
+                    x = x - x.mean(0)
+                    cache[k] = (x, (x.T @ x).pow(2).sum().sqrt())
+            (x, nx), (y, ny) = cache[a], cache[b]
+            out[r, j] = (y.T @ x).pow(2).sum() / (nx * ny)
+    return out
 
 
 def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:

@@ -43,8 +43,8 @@ class Estimate:
 
 def seeds_for_halfwidth(est: Estimate, distance: float, level: float = LEVEL) -> int | None:
     """The smallest n whose interval half-width, at the estimate's spread, is below `distance`."""
-    if not (math.isfinite(distance) and distance > 1e-12 * max(1.0, abs(est.mean))):
-        return None
+    if est.kind == "bootstrap" or not (math.isfinite(distance) and distance > 1e-12 * max(1.0, abs(est.mean))):
+        return None  # a bootstrap over inputs (seeds fixed) says nothing about how many seeds would settle it
     sd = est.sd if est.kind in ("t", "newcombe") else math.sqrt(max(est.mean * (1 - est.mean), 1e-12))
     if not (math.isfinite(sd) and sd > 0):
         return None

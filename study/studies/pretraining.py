@@ -4,14 +4,20 @@ A small BERT-style encoder is pretrained at equal compute (same steps × batch �
 condition: none, masked LM only, next-sentence prediction only, MLM + NSP (BERT), MLM + NSP + sentence order,
 and MLM + a task unrelated to the text (a random label per document). Every pretrained model is then scored on
 four downstream tasks, one per level (token, sentence, pair, document), by a ridge probe on frozen features and by
-fine-tuning with few labels. Q1 ("what is general?") is answered with the mean and worst score over the tasks, on
-how many tasks a condition is within the interval of the best, and the similarity (linear CKA) and effective rank
-of the representations. Q2 ("more data, more tasks: always better?") with a grid of corpus size × task set ×
-width: score vs corpus size, gain per doubling, every case where adding a task lowered a score beyond the
-interval, and the FLOPs and seconds of each point.
+fine-tuning with few labels (scored at several step counts, so that convergence can be seen).
+
+Manipulation checks first: each auxiliary head is scored on pairs it never trained on (NSP and sentence order
+on held-out documents; the unrelated label, which only memorising can learn, on the member's own documents),
+and the masked-LM loss on held-out documents. A claim about "two tasks" is not testable while the second task
+stays at chance. Q1 ("what is general?") is answered with the mean and worst score over the tasks, on how many
+tasks a condition is within the interval of the best, and the similarity (linear CKA, with a bootstrap interval
+over the test inputs, bounded in [0, 1]) of the representations. Q2 ("more data, more tasks: always better?")
+with a grid of corpus size × task set × width: gain per doubling, held-out MLM loss per corpus size, Holm-corrected
+negative transfer over every "one more task" comparison, and the FLOPs and seconds of each point.
 
 All members of one width train as one batched model (study.engine.transformer); the corpus is generated with a
-known structure (study.data.corpus) or read from a text file.
+known structure (study.data.corpus) or read from a text file. No words here: the report's are in
+templates/studies/pretraining.*.j2.
 """
 import math
 import time
@@ -19,52 +25,52 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 
-from study._legacy_claims import (
+from study.claims import (
+    INCONCLUSIVE,
     NOT_SUPPORTED,
     SUPPORTED,
     Claim,
-    Verdict,
-    all_of,
-    interval_verdict,
+    Part,
+    above,
+    any_above,
+    below,
+    check,
+    exact,
     missing,
+    record,
+    verdict,
 )
-from study.params import param
 from study.data import corpus as corpora
 from study.data import downstream
 from study.engine import device as devices
 from study.engine.pretrain import (
+    cka_bootstrap,
     effective_rank,
     encode,
     finetune,
+    heldout_heads,
     linear_cka,
     pretrain,
     ridge_probe,
 )
-from study.engine.stats import mean_ci
+from study.engine.stats import Estimate, estimate
 from study.engine.transformer import EncoderSpec, MemberEncoder, flops_per_sequence
+from study.params import param
 
 NAME = "pretraining"
 ORDER = 70
 SECTIONS = "§27.2, §27.3.2, §27.3.3"
-TITLE = {"ja": "事前学習の課題の数と「汎用性」", "en": "How many pretraining tasks, and what 'general' means"}
+EXPECTED_SECONDS = 150
 
 CONDITIONS = {"none": (), "mlm": ("mlm",), "nsp": ("nsp",), "mlm_nsp": ("mlm", "nsp"),
               "mlm_nsp_sop": ("mlm", "nsp", "sop"), "mlm_unrel": ("mlm", "unrelated")}
-LABEL = {"none": {"ja": "事前学習なし", "en": "no pretraining"}, "mlm": {"ja": "MLM のみ", "en": "MLM only"},
-         "nsp": {"ja": "NSP のみ", "en": "NSP only"}, "mlm_nsp": {"ja": "MLM+NSP(BERT)", "en": "MLM+NSP (BERT)"},
-         "mlm_nsp_sop": {"ja": "MLM+NSP+文順序", "en": "MLM+NSP+order"},
-         "mlm_unrel": {"ja": "MLM+無関係な課題", "en": "MLM+unrelated"}}
-TASK_LABEL = {"tagging": {"ja": "品詞(語)", "en": "word class (token)"},
-              "agreement": {"ja": "一致(文)", "en": "agreement (sentence)"},
-              "same_topic": {"ja": "同じ話題か(文対)", "en": "same topic (pair)"},
-              "topic": {"ja": "話題(文書)", "en": "topic (document)"},
-              "frequency": {"ja": "頻出語か(語)", "en": "frequent word (token)"},
-              "word_order": {"ja": "語順(文)", "en": "word order (sentence)"},
-              "same_doc": {"ja": "同じ文書か(文対)", "en": "same document (pair)"},
-              "document": {"ja": "どの文書か(文書)", "en": "which document (document)"}}
 SINGLE = ("mlm", "nsp")
 NESTED = (("mlm", "mlm_nsp"), ("mlm_nsp", "mlm_nsp_sop"), ("mlm", "mlm_unrel"))  # "one more task" comparisons
+ADDED = {"mlm_nsp": "nsp", "mlm_nsp_sop": "sop", "mlm_unrel": "unrelated"}  # the task each nested step adds
+AUX_CHANCE = {"nsp": 0.5, "sop": 0.5, "unrelated": 1 / 8}
+CKA_REPLICATES = 200
 
 
 @dataclass
@@ -90,8 +96,10 @@ class Params:
     test: int = param(100, min=10, max=10000, help="test examples per class")
     labels: list[int] = param([20, 100], min=1, max=5000, help="fine-tuning labels per class")
     ft_steps: int = param(30, min=0, max=10000, help="fine-tuning steps (0: probes only)")
+    ft_evals: int = param(3, min=1, max=20, help="fine-tuning is scored after this many evenly spaced step counts")
     ft_batch: int = param(16, min=1, max=1024)
     ft_lr: float = param(1e-3, gt=0, max=1)
+    heldout_pairs: int = param(600, min=10, max=100_000, help="held-out pairs each pretraining head is scored on")
     topics: int = param(4, min=2, max=20)
     topic_strength: float = param(0.8, min=0.0, max=1.0, help="chance a content word comes from the topic")
     corpus: str = param("", help="a UTF-8 text file to pretrain on instead of the generated corpus")
@@ -148,10 +156,12 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
     devices.configure("cpu", threads)
     pre_corpus, eval_corpus = load_corpus(p)
     sents = corpora.to_tensors(pre_corpus, seed=p.data_seed)
+    held_sents = corpora.to_tensors(eval_corpus, seed=p.data_seed)
     tasks = downstream.suite(eval_corpus, p.max_len, p.probe_train, p.probe_val, p.test, p.data_seed)
     grid = plan(p, len(pre_corpus.docs))
     big = max(s for members in grid.values() for _, s, _ in members)
-    probe, ft, loss_rows, cost, reps = [], [], [], [], {}
+    checkpoints = sorted({max(1, round(p.ft_steps * (i + 1) / p.ft_evals)) for i in range(p.ft_evals)})
+    probe, ft, loss_rows, cost, aux, reps = [], [], [], [], [], {}
     jobs = len(grid) + 1
     for j, (w, members) in enumerate(list(grid.items()) + [(p.width, None)], 1):
         t0 = time.perf_counter()
@@ -170,13 +180,18 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
             loss_rows += [{**r, "width": w, "condition": members[r["member"]][0],
                            "corpus_docs": members[r["member"]][1], "seed": members[r["member"]][2]} for r in rows]
         pre_seconds = time.perf_counter() - t0
-        for k, (c, s, seed) in enumerate(members):
-            heads = CONDITIONS[c]
-            cost.append({"width": w, "condition": c, "corpus_docs": s, "seed": seed,
-                         "flops": p.steps * p.batch_size * flops_per_sequence(spec, p.max_len, heads) if heads else 0.0,
-                         "seconds": pre_seconds / len(members) if heads else 0.0})
         key = lambda k: {"width": w, "condition": members[k][0], "corpus_docs": members[k][1],
                          "seed": members[k][2]}
+        heads = [CONDITIONS[c] for c, _, _ in members]
+        scored = heldout_heads(model, sents, held_sents, [max(s, 2) for _, s, _ in members], heads, p.heldout_pairs)
+        aux += [{**key(k), "task": task, "value": float(v[k]),
+                 "chance": AUX_CHANCE.get(task, math.log(len(pre_corpus.vocab)))}
+                for task, v in scored.items() for k in range(len(members)) if math.isfinite(float(v[k]))]
+        for k, (c, s, seed) in enumerate(members):
+            h = CONDITIONS[c]
+            cost.append({"width": w, "condition": c, "corpus_docs": s, "seed": seed,
+                         "flops": p.steps * p.batch_size * flops_per_sequence(spec, p.max_len, h) if h else 0.0,
+                         "seconds": pre_seconds / len(members) if h else 0.0})
         for name, task in tasks.items():
             pair = task.level == "pair"
             parts = [(encode(model, *task.take(part)[:3], pair=pair), task.take(part)[3])
@@ -196,21 +211,20 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
                 for t_i, (name, task) in enumerate(tasks.items()):
                     for n in p.labels:
                         acc = finetune(sub, task.take("train", n), task.take("test"), task.n_classes, p.ft_steps,
-                                       p.ft_batch, p.ft_lr, stream=1000 * t_i + n, pair=task.level == "pair")
-                        ft += [{**key(k), "task": name, "labels": n, "acc": float(acc[i]),
-                                "chance": 1 / task.n_classes} for i, k in enumerate(q1)]
+                                       p.ft_batch, p.ft_lr, stream=1000 * t_i + n, pair=task.level == "pair",
+                                       checkpoints=checkpoints)
+                        ft += [{**key(k), "task": name, "labels": n, "steps": st, "acc": float(acc[c_i, i]),
+                                "chance": 1 / task.n_classes}
+                               for c_i, st in enumerate(checkpoints) for i, k in enumerate(q1)]
         done = pd.DataFrame([r for r in probe if r["width"] == w])
         progress(f"[{NAME}] {j}/{jobs} width {w}: {len(members)} members in {time.perf_counter() - t0:.1f}s "
                  f"(pretraining {pre_seconds:.1f}s), mean probe acc {done['acc'].mean():.3f}")
     tables = {"probe": pd.DataFrame(probe), "finetune": pd.DataFrame(ft), "pretrain_loss": pd.DataFrame(loss_rows),
-              "cost": pd.DataFrame(cost), **representation_tables(reps), "tasks": task_table(tasks)}
-    for name, df in tables.items():
-        log.table(name, df)
-    verdicts = [c.decide(tables) for c in CLAIMS]
-    log.json("claims.json", [v.to_dict() for v in verdicts])
-    log.tags({"claims": " ".join(f"{v.claim}={v.verdict}" for v in verdicts)})
-    log.metrics({"train_seconds": time.perf_counter() - started - log.seconds, "mlflow_seconds": log.seconds})
-    log.flush()
+              "cost": pd.DataFrame(cost), "aux": pd.DataFrame(aux), **representation_tables(reps),
+              "tasks": task_table(tasks)}
+    q = tables["aux"]
+    record(log, tables, CLAIMS, started,
+           {f"heldout_{k}/{c}": float(g["value"].mean()) for (k, c), g in q.groupby(["task", "condition"])})
     return tables
 
 
@@ -219,13 +233,18 @@ def task_table(tasks) -> pd.DataFrame:
 
 
 def representation_tables(reps: dict) -> dict[str, pd.DataFrame]:
-    """Linear CKA between every two Q1 models (same inputs), and each model's effective rank."""
+    """Linear CKA between every two Q1 models (same inputs), with its bootstrap replicates over the inputs (the
+    same resample for every pair), and each model's effective rank."""
     keys = list(reps)
+    pairs = [(a, b) for i, a in enumerate(keys) for b in keys[i + 1:]]
     cka = [{"condition_a": a[0], "seed_a": a[1], "condition_b": b[0], "seed_b": b[1],
-            "cka": linear_cka(reps[a], reps[b])} for i, a in enumerate(keys) for b in keys[i + 1:]]
+            "cka": linear_cka(reps[a], reps[b])} for a, b in pairs]
+    boot = cka_bootstrap(reps, pairs, CKA_REPLICATES) if pairs else torch.empty(0, 0)
+    rows = [{"condition_a": a[0], "seed_a": a[1], "condition_b": b[0], "seed_b": b[1], "replicate": r,
+             "cka": float(boot[r, j])} for j, (a, b) in enumerate(pairs) for r in range(boot.shape[0])]
     rank = [{"condition": c, "seed": s, "effective_rank": effective_rank(x), "dims": x.shape[-1]}
             for (c, s), x in reps.items()]
-    return {"cka": pd.DataFrame(cka), "rank": pd.DataFrame(rank)}
+    return {"cka": pd.DataFrame(cka), "cka_boot": pd.DataFrame(rows), "rank": pd.DataFrame(rank)}
 
 
 # --- measures shared by claims, report and the chapter questions ------------------------------------------------
@@ -259,29 +278,29 @@ def per_seed(q: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"mean": g.mean(), "worst": g.min()}).reset_index()
 
 
-def paired(q: pd.DataFrame, a: str, b: str, col: str) -> tuple[float, float, float]:
+def paired(q: pd.DataFrame, a: str, b: str, col: str) -> Estimate:
+    """Condition a minus condition b in column `col`, paired by seed."""
     x = q[q["condition"] == a].set_index("seed")[col]
     y = q[q["condition"] == b].set_index("seed")[col]
-    j = (x - y).dropna()
-    return mean_ci(j.to_numpy())
+    return estimate((x - y).dropna().to_numpy())
 
 
 def within_best(q: pd.DataFrame) -> pd.DataFrame:
     """For each task, which conditions are within the interval of the best (paired by seed: the 95% interval of
-    their difference to the best reaches 0)."""
+    their difference to the best reaches 0; with fewer than two seeds every condition counts as within)."""
     rows = []
     for task, g in q.groupby("task"):
         means = g.groupby("condition")["skill"].mean()
         best = means.idxmax()
         for c in means.index:
-            m, lo, hi = paired(g, c, best, "skill") if c != best else (0.0, 0.0, 0.0)
-            rows.append({"task": task, "condition": c, "best": best, "diff": m,
-                         "within": bool(c == best or (math.isfinite(hi) and hi >= 0) or not math.isfinite(hi))})
+            e = paired(g, c, best, "skill") if c != best else Estimate(0.0, 0.0, 0.0)
+            rows.append({"task": task, "condition": c, "best": best, "diff": e.mean,
+                         "within": bool(c == best or not math.isfinite(e.hi) or e.hi >= 0)})
     return pd.DataFrame(rows)
 
 
 def generality(t) -> pd.DataFrame:
-    """One row per Q1 condition: mean and worst skill (with intervals over seeds), tasks within the best."""
+    """One row per Q1 condition: mean and worst skill over the tasks (means over seeds), tasks within the best."""
     q = q1_probe(t)
     if q.empty:
         return pd.DataFrame()
@@ -289,25 +308,99 @@ def generality(t) -> pd.DataFrame:
     rows = []
     for c in [c for c in CONDITIONS if c in set(q["condition"])]:
         m, w = s[s["condition"] == c], wb[wb["condition"] == c]
-        rows.append({"condition": c, **dict(zip(("mean", "mean_lo", "mean_hi"), mean_ci(m["mean"]))),
-                     **dict(zip(("worst", "worst_lo", "worst_hi"), mean_ci(m["worst"]))),
+        by_task = q[q["condition"] == c].groupby("task")["skill"].mean()
+        rows.append({"condition": c, "mean": float(m["mean"].mean()), "worst": float(m["worst"].mean()),
                      "within_best": int(w["within"].sum()), "tasks": len(w),
-                     "best_task": q[q["condition"] == c].groupby("task")["skill"].mean().idxmax(),
-                     "worst_task": q[q["condition"] == c].groupby("task")["skill"].mean().idxmin()})
+                     "best_task": by_task.idxmax(), "worst_task": by_task.idxmin()})
     return pd.DataFrame(rows)
+
+
+def _pairs(c: pd.DataFrame, a: str, b: str) -> pd.Series:
+    """Rows of a CKA table between conditions a and b: the same seed for a != b, different seeds for a == b."""
+    if c.empty:
+        return pd.Series(dtype=bool)
+    if a == b:
+        return (c["condition_a"] == a) & (c["condition_b"] == a) & (c["seed_a"] != c["seed_b"])
+    return (((c["condition_a"] == a) & (c["condition_b"] == b)) | ((c["condition_a"] == b) & (c["condition_b"] == a))) \
+        & (c["seed_a"] == c["seed_b"])
 
 
 def cka_between(t, a: str, b: str) -> np.ndarray:
     """Per-seed CKA between conditions a and b (same seed); for a == b, between different seeds."""
     c = t.get("cka", pd.DataFrame())
-    if c.empty:
-        return np.array([])
-    if a == b:
-        sel = (c["condition_a"] == a) & (c["condition_b"] == a) & (c["seed_a"] != c["seed_b"])
-        return c[sel]["cka"].to_numpy()
-    sel = (((c["condition_a"] == a) & (c["condition_b"] == b)) | ((c["condition_a"] == b) & (c["condition_b"] == a))) \
-        & (c["seed_a"] == c["seed_b"])
-    return c[sel].sort_values("seed_a")["cka"].to_numpy()
+    return c[_pairs(c, a, b)].sort_values("seed_a")["cka"].to_numpy() if not c.empty else np.array([])
+
+
+def bootstrap_estimate(point: float, replicates: np.ndarray) -> Estimate:
+    """A point value with the 2.5–97.5 percentile interval of its bootstrap replicates (kind "bootstrap")."""
+    r = np.asarray(replicates, dtype=float)
+    r = r[np.isfinite(r)]
+    if len(r) < 2 or not math.isfinite(point):
+        return Estimate(point, math.nan, math.nan, math.nan, len(r), "bootstrap")
+    return Estimate(float(point), float(np.percentile(r, 2.5)), float(np.percentile(r, 97.5)),
+                    float(r.std(ddof=1)), len(r), "bootstrap")
+
+
+def cka_estimate(t, a: str, b: str, minus: tuple[str, str] | None = None) -> Estimate:
+    """Mean CKA between a and b (over seeds, or seed pairs for a == b), minus the mean CKA of `minus` if given,
+    with a bootstrap interval over the test inputs (every pair resampled alike). A single CKA lies in [0, 1],
+    and so does its interval."""
+    c, boot = t.get("cka", pd.DataFrame()), t.get("cka_boot", pd.DataFrame())
+    if c.empty or boot.empty or not _pairs(c, a, b).any():
+        return Estimate(math.nan, math.nan, math.nan)
+
+    def stat2(df, x, y):
+        sel = df[_pairs(df, x, y)]
+        return sel.groupby("replicate")["cka"].mean() if "replicate" in df else sel["cka"].mean()
+
+    point, reps = stat2(c, a, b), stat2(boot, a, b)
+    if minus:
+        if not _pairs(c, *minus).any():
+            return Estimate(math.nan, math.nan, math.nan)
+        point, reps = point - stat2(c, *minus), reps - stat2(boot, *minus)
+    return bootstrap_estimate(float(point), reps.to_numpy())
+
+
+def aux_values(t, task: str, condition: str, width: int | None = None, docs: int | None = None) -> pd.Series:
+    """Held-out score of one pretraining head per seed (accuracy; for "mlm" the held-out loss)."""
+    a = t.get("aux", pd.DataFrame())
+    if a.empty:
+        return pd.Series(dtype=float)
+    sel = (a["task"] == task) & (a["condition"] == condition)
+    if width is not None:
+        sel &= a["width"] == width
+    if docs is not None:
+        sel &= a["corpus_docs"] == docs
+    return a[sel].set_index("seed")["value"]
+
+
+def aux_chance(t, task: str) -> float:
+    a = t["aux"]
+    return float(a[a["task"] == task]["chance"].iloc[0])
+
+
+def _big(t) -> int:
+    pr = t["probe"]
+    return int(pr[pr["condition"] != "none"]["corpus_docs"].max())
+
+
+def aux_checks(t, conditions, width=None, docs=None) -> list:
+    """The manipulation checks of a comparison between `conditions`: every auxiliary head they train (NSP,
+    sentence order, the unrelated label) beats chance by AUX_MARGIN on pairs it did not train on, and every
+    masked-LM head ends below MLM_LOSS_SHARE of the loss of guessing uniformly (ln of the vocabulary)."""
+    width = _main_width(t) if width is None else width
+    docs = _big(t) if docs is None else docs
+    out = []
+    for c in conditions:
+        for task in CONDITIONS[c]:
+            v = aux_values(t, task, c, width, docs)
+            if task == "mlm":
+                out.append(check("mlm_learns", float(v.mean()), "<", MLM_LOSS_SHARE * aux_chance(t, "mlm"),
+                                 f"{c}-w{width}-d{docs}"))
+            else:
+                out.append(check(f"{task}_learns", float(v.mean()), ">", AUX_CHANCE[task] + AUX_MARGIN,
+                                 f"{c}-w{width}-d{docs}"))
+    return out
 
 
 def q2_points(t) -> pd.DataFrame:
@@ -333,217 +426,164 @@ def doubling_gains(t) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def mlm_by_size(t) -> pd.DataFrame:
+    """Per (width, task set with MLM, corpus size, seed): the held-out masked-LM loss and the training loss over
+    the last tenth of the steps (their gap shows how much of a small corpus was memorised)."""
+    a, loss = t.get("aux", pd.DataFrame()), t.get("pretrain_loss", pd.DataFrame())
+    if a.empty or loss.empty:
+        return pd.DataFrame()
+    held = a[a["task"] == "mlm"].rename(columns={"value": "heldout"})
+    last = loss[(loss["task"] == "mlm") & (loss["step"] > 0.9 * loss["step"].max())]
+    train = last.groupby(["width", "condition", "corpus_docs", "seed"])["loss"].mean().rename("train").reset_index()
+    return held.merge(train, on=["width", "condition", "corpus_docs", "seed"])[
+        ["width", "condition", "corpus_docs", "seed", "heldout", "train"]]
+
+
 def negative_transfer(t) -> pd.DataFrame:
-    """Every (width, corpus size, downstream task, one more task) whose score fell beyond the interval."""
+    """Every (width, corpus size, downstream task, one more task): the accuracy change, paired by seed, and
+    whether the added task's head learned (its manipulation check at that width and corpus size)."""
     pr = t["probe"]
     rows = []
     for (w, s, task), g in pr[pr["condition"] != "none"].groupby(["width", "corpus_docs", "task"]):
         for a, b in NESTED:
             if {a, b} <= set(g["condition"]):
-                m, lo, hi = paired(g, b, a, "acc")
-                rows.append({"width": w, "corpus_docs": s, "task": task, "from": a, "to": b, "diff": m, "lo": lo,
-                             "hi": hi, "negative": bool(math.isfinite(hi) and hi < 0)})
+                e = paired(g, b, a, "acc")
+                learned = all(c.passed for c in aux_checks(t, [b], w, s) if c.name == f"{ADDED[b]}_learns")
+                rows.append({"width": w, "corpus_docs": s, "task": task, "from": a, "to": b, "diff": e.mean,
+                             "lo": e.lo, "hi": e.hi, "sd": e.sd, "n": e.n, "added_learned": learned})
     return pd.DataFrame(rows)
 
 
 # --- claims -----------------------------------------------------------------------------------------------------
 
-WIDTH_MARGIN = 0.05  # C15: a narrower model is "enough" if it loses less than 5 skill points (interval)
-CKA_SAME = 0.9  # C15: seeds whose representations have CKA below this found different solutions
-SPREAD_SMALL = 0.03  # C15: ... while their mean skill differs by less than this (standard deviation over seeds)
+AUX_MARGIN = 0.10  # an auxiliary head must beat chance by 10 points on held-out pairs, or its task was not learned
+MLM_LOSS_SHARE = 0.75  # the held-out MLM loss must end below 3/4 of ln(vocabulary), the loss of guessing uniformly
+WIDTH_MARGIN = 0.05  # C15a: a narrower model is "enough" if it loses less than 5 skill points (interval)
+CKA_SAME = 0.9  # C15b: seeds whose representations have CKA below this found different solutions (bootstrap)
+SPREAD_SMALL = 0.03  # C15b: ... while their mean skill's standard deviation over seeds stays below this
+BREADTH_MIN = 0  # C16: MLM+NSP within the best on at least as many tasks as any other condition (difference >= 0)
+GAIN_MIN = 0.0  # C17: "gets better": every gain per doubling above 0, and no drop from adding a task (Holm)
 
 
-def _f(m, lo, hi, d=3):
-    return f"{m:+.{d}f} [{lo:+.{d}f}, {hi:+.{d}f}]" if math.isfinite(lo) else f"{m:+.{d}f} (n<2)"
-
-
-def decide_c14(t) -> Verdict:
+def decide_c14(t):
     q = q1_probe(t)
     have = set(q["condition"]) if not q.empty else set()
     singles = [c for c in SINGLE if c in have]
-    if "mlm_nsp" not in have or not singles:
+    if "mlm_nsp" not in have or not singles or t.get("aux", pd.DataFrame()).empty:
         return missing("C14", "MLM+NSP and a single-task condition")
     s = per_seed(q)
     rival = max(singles, key=lambda c: s[s["condition"] == c]["mean"].mean())
-    dm = paired(s, "mlm_nsp", rival, "mean")
-    dw = paired(s, "mlm_nsp", rival, "worst")
-    v = all_of(interval_verdict(dm[1], dm[2], 0.0), interval_verdict(dw[1], dw[2], 0.0))
-    n = {"rival": rival, "mean_diff": dm[0], "mean_lo": dm[1], "mean_hi": dm[2], "worst_diff": dw[0],
-         "worst_lo": dw[1], "worst_hi": dw[2]}
-    return Verdict("C14", v, n, {
-        "ja": f"凍結特徴の線形プローブで、MLM+NSP は最良の単一課題({LABEL[rival]['ja']})に比べ、4 課題の平均スキルが "
-              f"{_f(*dm)}、最悪課題のスキルが {_f(*dw)} 違った(スキル: チャンス 0、完全 1。基準: 両方 > 0)。",
-        "en": f"With a ridge probe on frozen features, MLM+NSP differed from the better single-task model "
-              f"({LABEL[rival]['en']}) by {_f(*dm)} in mean skill over the tasks and {_f(*dw)} in worst-task skill "
-              "(skill: 0 chance, 1 perfect; rule: both > 0)."})
+    checks = aux_checks(t, ["mlm_nsp", *singles])
+    parts = [above("mean", paired(s, "mlm_nsp", rival, "mean"), 0.0, "signed"),
+             above("worst", paired(s, "mlm_nsp", rival, "worst"), 0.0, "signed")]
+    return verdict("C14", parts, checks, {"rival": rival})
 
 
-def decide_c15(t) -> Verdict:
-    q = q1_probe(t)
+def decide_c15a(t):
     pts = q2_points(t)
+    if pts.empty:
+        return missing("C15a", "a narrower width")
     w = _main_width(t)
     narrow = sorted(x for x in set(pts["width"]) if x < w)
-    cond = "mlm_nsp" if "mlm_nsp" in set(pts["condition"]) else (sorted(set(pts["condition"])) or [None])[0]
-    same = cka_between(t, cond, cond)
-    if not narrow or cond is None or len(same) == 0 or q.empty:
-        return missing("C15", "a narrower width, and several seeds of one condition")
-    big = pts["corpus_docs"].max()
+    cond = next((c for c in ("mlm", "mlm_nsp") if c in set(pts["condition"])), None)
+    if not narrow or cond is None:
+        return missing("C15a", "a narrower width")
+    big = int(pts["corpus_docs"].max())
     at = pts[(pts["corpus_docs"] == big) & (pts["condition"] == cond)]
     x = at[at["width"] == narrow[0]].set_index("seed")["skill"]
     y = at[at["width"] == w].set_index("seed")["skill"]
-    dn = mean_ci((x - y).dropna().to_numpy())
-    ck = mean_ci(same)
-    spread = float(y.std(ddof=1)) if len(y) > 1 else math.nan
+    checks = aux_checks(t, [cond], w, big) + aux_checks(t, [cond], narrow[0], big)
+    parts = [above("narrow", estimate((x - y).dropna().to_numpy()), -WIDTH_MARGIN, "signed")]
+    return verdict("C15a", parts, checks, {"condition": cond, "narrow_width": narrow[0], "width": w,
+                                           "skill_wide": estimate(y.to_numpy()), "skill_narrow": estimate(x.to_numpy())})
+
+
+def decide_c15b(t):
+    q = q1_probe(t)
+    cond = "mlm"
+    if q.empty or cond not in set(q["condition"]) or len(cka_between(t, cond, cond)) == 0:
+        return missing("C15b", "several seeds of MLM only")
     s = per_seed(q)
-    specialised = []
-    for c in SINGLE:
-        if c in set(s["condition"]) and "mlm_nsp" in set(s["condition"]):
-            d = paired(s, c, "mlm_nsp", "worst")
-            specialised.append(interval_verdict(d[1], d[2], 0.0, above=False))
-    parts = [interval_verdict(dn[1], dn[2], -WIDTH_MARGIN), interval_verdict(ck[1], ck[2], CKA_SAME, above=False),
-             SUPPORTED if math.isfinite(spread) and spread < SPREAD_SMALL else NOT_SUPPORTED if
-             math.isfinite(spread) else "inconclusive", *specialised]
-    n = {"narrow_width": narrow[0], "width": w, "narrow_diff": dn[0], "narrow_lo": dn[1], "narrow_hi": dn[2],
-         "seed_cka": ck[0], "seed_cka_lo": ck[1], "seed_cka_hi": ck[2], "seed_sd": spread}
-    return Verdict("C15", all_of(*parts), n, {
-        "ja": f"幅を {w} から {narrow[0]} に減らすと {LABEL[cond]['ja']} の平均スキルは {_f(*dn)} 変わった(基準 > "
-              f"−{WIDTH_MARGIN})。同じ条件のシード間の表現の CKA は {ck[0]:.2f} [{ck[1]:.2f}, {ck[2]:.2f}](基準 < "
-              f"{CKA_SAME})、平均スキルのシード間標準偏差は {spread:.3f}(基準 < {SPREAD_SMALL})。単一課題モデルの最悪課題は "
-              "MLM+NSP より低いこと(区間 < 0)も求めた。",
-        "en": f"Narrowing the model from {w} to {narrow[0]} changed {LABEL[cond]['en']}'s mean skill by {_f(*dn)} "
-              f"(rule > −{WIDTH_MARGIN}). Between seeds of one condition the representations' CKA was {ck[0]:.2f} "
-              f"[{ck[1]:.2f}, {ck[2]:.2f}] (rule < {CKA_SAME}) while mean skill varied by sd {spread:.3f} (rule < "
-              f"{SPREAD_SMALL}); the single-task models' worst task also had to be below MLM+NSP's (interval < 0)."})
+    mine = s[s["condition"] == cond]["mean"]
+    checks = aux_checks(t, [cond])
+    if "none" in set(s["condition"]):  # a solution at all: better than the same nets untrained
+        checks.append(check("solution", float(paired(s, cond, "none", "mean").mean), ">", 0.0, cond))
+    parts = [below("seed_cka", cka_estimate(t, cond, cond), CKA_SAME, "num"),
+             exact("skill_sd", float(mine.std(ddof=1)) if len(mine) > 1 else math.nan, "<", SPREAD_SMALL, "num")]
+    untrained = cka_estimate(t, "none", "none")
+    return verdict("C15b", parts, checks, {"condition": cond, "untrained_seed_cka": untrained,
+                                           "trained_minus_untrained": cka_estimate(t, cond, cond, ("none", "none"))})
 
 
-def decide_c16(t) -> Verdict:
+def decide_c15c(t):
+    q = q1_probe(t)
+    have = set(q["condition"]) if not q.empty else set()
+    if not {"mlm_nsp", *SINGLE} <= have or t.get("aux", pd.DataFrame()).empty:
+        return missing("C15c", "MLM+NSP, MLM only and NSP only")
+    s = per_seed(q)
+    parts = [below(f"worst_{c}", paired(s, c, "mlm_nsp", "worst"), 0.0, "signed") for c in SINGLE]
+    return verdict("C15c", parts, aux_checks(t, ["mlm_nsp", *SINGLE]))
+
+
+def decide_c16(t):
     g = generality(t)
-    if g.empty or not {"mlm_nsp", "mlm", "nsp"} <= set(g["condition"]):
+    if g.empty or not {"mlm_nsp", "mlm", "nsp"} <= set(g["condition"]) or t.get("aux", pd.DataFrame()).empty:
         return missing("C16", "MLM+NSP, MLM only and NSP only")
     pre = g[g["condition"] != "none"].set_index("condition")
-    breadth = SUPPORTED if pre.loc["mlm_nsp", "within_best"] >= pre["within_best"].max() else NOT_SUPPORTED
-    base = cka_between(t, "mlm", "nsp")
-    parts, n = [breadth], {"within_best": int(pre.loc["mlm_nsp", "within_best"]),
-                           "max_within_best": int(pre["within_best"].max()), "cka_mlm_nsp_single": float(np.mean(base))}
-    for c in SINGLE:
-        d = mean_ci(cka_between(t, "mlm_nsp", c) - base)
-        parts.append(interval_verdict(d[1], d[2], 0.0))
-        n.update({f"cka_to_{c}_minus_single": d[0], f"cka_to_{c}_lo": d[1], f"cka_to_{c}_hi": d[2]})
-    return Verdict("C16", all_of(*parts), n, {
-        "ja": f"MLM+NSP は {n['within_best']}/{int(pre.loc['mlm_nsp', 'tasks'])} 課題で最良の区間内(どの条件でも最多は "
-              f"{n['max_within_best']})。その表現と MLM のみの CKA は、MLM と NSP の間の CKA({n['cka_mlm_nsp_single']:.2f})より "
-              f"{_f(n['cka_to_mlm_minus_single'], n['cka_to_mlm_lo'], n['cka_to_mlm_hi'], 2)}、NSP のみとは "
-              f"{_f(n['cka_to_nsp_minus_single'], n['cka_to_nsp_lo'], n['cka_to_nsp_hi'], 2)} 高い(基準: 最多かつ両方 > 0)。",
-        "en": f"MLM+NSP is within the interval of the best on {n['within_best']}/{int(pre.loc['mlm_nsp', 'tasks'])} "
-              f"tasks (the most of any condition: {n['max_within_best']}). Its representation's CKA to MLM only "
-              f"exceeds the MLM–NSP CKA ({n['cka_mlm_nsp_single']:.2f}) by "
-              f"{_f(n['cka_to_mlm_minus_single'], n['cka_to_mlm_lo'], n['cka_to_mlm_hi'], 2)}, to NSP only by "
-              f"{_f(n['cka_to_nsp_minus_single'], n['cka_to_nsp_lo'], n['cka_to_nsp_hi'], 2)} (rule: the most, and "
-              "both > 0)."})
+    wb = within_best(q1_probe(t))
+    checks = aux_checks(t, ["mlm_nsp", *SINGLE])
+    checks.append(check("discriminates", float((~wb["within"]).sum()), ">", 0.0))
+    others = pre.drop(index="mlm_nsp")["within_best"].max()
+    parts = [exact("breadth", float(pre.loc["mlm_nsp", "within_best"] - others), ">=", BREADTH_MIN, "num"),
+             above("cka_to_mlm", cka_estimate(t, "mlm_nsp", "mlm", ("mlm", "nsp")), 0.0, "signed"),
+             above("cka_to_nsp", cka_estimate(t, "mlm_nsp", "nsp", ("mlm", "nsp")), 0.0, "signed")]
+    return verdict("C16", parts, checks, {"within_best": int(pre.loc["mlm_nsp", "within_best"]),
+                                          "others_best": int(others), "tasks": int(pre.loc["mlm_nsp", "tasks"]),
+                                          "cka_mlm_nsp_single": cka_estimate(t, "mlm", "nsp")})
 
 
-def decide_c17(t) -> Verdict:
+def _flip(part: Part, name: str) -> Part:
+    """'No drop' from a Holm test for 'some drop': supported <-> not supported, inconclusive stays."""
+    swap = {SUPPORTED: NOT_SUPPORTED, NOT_SUPPORTED: SUPPORTED, INCONCLUSIVE: INCONCLUSIVE}
+    return Part(name, part.test, swap[part.verdict], part.threshold, part.estimate, part.seeds_needed,
+                part.comparisons, part.unit)
+
+
+def decide_c17(t):
     gains, neg = doubling_gains(t), negative_transfer(t)
-    if gains.empty or neg.empty:
+    if gains.empty or neg.empty or t.get("aux", pd.DataFrame()).empty:
         return missing("C17", "several corpus sizes and nested task sets")
     w = _main_width(t)
     g = gains[gains["width"] == w]
     steps = sorted(set(zip(g["from_docs"], g["to_docs"])))
-    per_step = {s: mean_ci(g[(g["from_docs"] == s[0]) & (g["to_docs"] == s[1])]["gain"].to_numpy()) for s in steps}
-    parts = [interval_verdict(lo, hi, 0.0) for _, lo, hi in per_step.values()]
-    dim = (math.nan,) * 3
-    if len(steps) >= 2:
-        first = g[(g["from_docs"] == steps[0][0])].set_index(["condition", "seed"])["gain"]
-        last = g[(g["from_docs"] == steps[-1][0])].set_index(["condition", "seed"])["gain"]
-        dim = mean_ci((last - first).dropna().to_numpy())
-        parts.append(interval_verdict(dim[1], dim[2], 0.0))
-    n_neg = int(neg["negative"].sum())
-    parts.append(NOT_SUPPORTED if n_neg else SUPPORTED)
-    first_gain, last_gain = per_step[steps[0]], per_step[steps[-1]]
-    n = {"first_gain": first_gain[0], "first_lo": first_gain[1], "first_hi": first_gain[2], "last_gain": last_gain[0],
-         "last_lo": last_gain[1], "last_hi": last_gain[2], "diminishing": dim[0], "diminishing_lo": dim[1],
-         "diminishing_hi": dim[2], "negative_cases": n_neg, "comparisons": len(neg)}
-    return Verdict("C17", all_of(*parts), n, {
-        "ja": f"コーパスを倍にするごとの平均スキルの伸びは、最初の区間で {_f(*first_gain)}、最後の区間で {_f(*last_gain)}"
-              f"(差 {_f(*dim)})。課題を一つ足して下流の正解率が区間を超えて下がった場合: {n_neg}/{len(neg)} 件。"
-              "基準:「何もかも良くなる」と言えるのは、どの伸びも > 0、伸びが減らず、負の転移が 0 件のとき。",
-        "en": f"Gain in mean skill per doubling of the corpus: {_f(*first_gain)} over the first step, "
-              f"{_f(*last_gain)} over the last (difference {_f(*dim)}). Adding a task lowered a downstream accuracy "
-              f"beyond the interval in {n_neg} of {len(neg)} comparisons. Rule: 'everything simply gets better' "
-              "holds only if every gain is > 0, gains do not shrink, and there is no negative transfer."})
+    parts = [above(f"gain_{i}", estimate(g[(g["from_docs"] == a) & (g["to_docs"] == b)]["gain"]), GAIN_MIN, "signed")
+             for i, (a, b) in enumerate(steps, 1)]
+    m = mlm_by_size(t)
+    m = m[m["width"] == w]
+    sizes = sorted(set(m["corpus_docs"]))
+    numbers = {"compared": len(neg), "excluded": int((~neg["added_learned"]).sum()),
+               "steps": [[int(a), int(b)] for a, b in steps]}
+    if len(sizes) >= 2:  # held-out MLM loss per doubling: positive = lower loss with more data
+        lo, hi = (m[m["corpus_docs"] == x].set_index(["condition", "seed"])["heldout"] for x in (sizes[0], sizes[-1]))
+        parts.append(above("heldout_mlm", estimate(((lo - hi) / math.log2(sizes[-1] / sizes[0])).dropna()),
+                           GAIN_MIN, "signed"))
+        numbers.update({"mlm_small": int(sizes[0]), "mlm_large": int(sizes[-1])})
+    kept = neg[neg["added_learned"]]
+    checks = [check("added_learned", float(len(kept)), ">", 0.0)]
+    drops = {f"{r['to']}|{r['width']}|{r['corpus_docs']}|{r['task']}":
+             Estimate(-r["diff"], -r["hi"], -r["lo"], r["sd"], int(r["n"])) for _, r in kept.iterrows()}
+    if drops:
+        parts.append(_flip(any_above("drop", drops, 0.0, "pt"), "no_drop"))
+    return verdict("C17", parts, checks, numbers)
 
 
-CLAIMS = [
-    Claim("C14", "§27.3.2",
-          {"ja": "一つのモデルを二つの異なる課題(BERT: マスク言語モデルと次文予測)で事前学習すると、一つの課題に特化した"
-                 "モデルより汎用的な表現が得られる。",
-           "en": "Pretraining one model on two different tasks (BERT: masked LM and next-sentence prediction) gives a "
-                 "more general representation than a model specialised to one task."},
-          {"ja": "凍結特徴の線形プローブで、MLM+NSP の 4 課題平均スキルと最悪課題スキルが、良い方の単一課題モデルより"
-                 "ともに高い(シード対応の差の 95% 区間 > 0)なら支持。",
-           "en": "Supported if, with a linear probe on frozen features, MLM+NSP beats the better single-task model in "
-                 "both mean skill over the four tasks and worst-task skill (95% interval of the seed-paired "
-                 "difference > 0)."},
-          decide_c14),
-    Claim("C15", "§27.3.2",
-          {"ja": "100〜200 次元の密な空間は言語モデルには大きすぎ、同じくらい良い解が多数ある。一つの課題だけで学んだモデルは"
-                 "特化して硬くなる。",
-           "en": "A 100–200-dimensional dense space is more than a language model needs; many equally good "
-                 "solutions exist, and a single-task model ends up specialised and rigid."},
-          {"ja": f"(i) 幅を下げても平均スキルの低下が {WIDTH_MARGIN} 未満(区間)、(ii) シード間の表現の CKA < {CKA_SAME}"
-                 f"(区間)なのにスキルの標準偏差 < {SPREAD_SMALL}、(iii) 単一課題モデルの最悪課題が MLM+NSP より低い"
-                 "(区間 < 0)。すべて満たせば支持。",
-           "en": f"Supported if (i) a narrower model loses less than {WIDTH_MARGIN} mean skill (interval), (ii) seeds "
-                 f"reach representations with CKA < {CKA_SAME} (interval) while their skill's sd is < "
-                 f"{SPREAD_SMALL}, and (iii) each single-task model's worst task is below MLM+NSP's (interval < 0)."},
-          decide_c15),
-    Claim("C16", "§27.3.3 Q1",
-          {"ja": "(問い)二つの課題で事前学習したモデルが「汎用的」とはどういうことか。ここでは「多くの下流課題で最良に"
-                 "並び、表現が両方の単一課題モデルと共有する部分を持つ」ことと測る。",
-           "en": "(question) What does 'general' mean for a model pretrained on two tasks? Measured here as: on a "
-                 "par with the best on the most downstream tasks, with a representation that shares more with each "
-                 "single-task model than those two share with each other."},
-          {"ja": "MLM+NSP が最良の区間内にある課題数が全条件で最多、かつ MLM のみ・NSP のみとの CKA がともに MLM–NSP 間の "
-                 "CKA より高い(シード対応の区間 > 0)なら支持。",
-           "en": "Supported if MLM+NSP is within the best's interval on the most tasks of any condition and its CKA "
-                 "to MLM only and to NSP only both exceed the MLM–NSP CKA (seed-paired interval > 0)."},
-          decide_c16),
-    Claim("C17", "§27.3.3 Q2",
-          {"ja": "(問い)データを増やし、課題を増やせば、何もかも単純に良くなるのか。",
-           "en": "(question) With a bigger dataset and more, different tasks, does everything simply get better?"},
-          {"ja": "コーパスを倍にするごとの平均スキルの伸びがどの区間でも > 0 で、最初より最後の伸びが小さくなく、課題を"
-                 "一つ足して下流の正解率が区間を超えて下がる場合が一つもなければ「支持」(何もかも良くなる)。負の転移か"
-                 "伸びの縮小・マイナスが区間で示されれば「不支持」。",
-           "en": "'Supported' (everything gets better) if every per-doubling gain in mean skill is > 0 (interval), "
-                 "the last gain is not smaller than the first, and adding a task never lowers a downstream accuracy "
-                 "beyond the interval. 'Not supported' if negative transfer, shrinking or negative gains are shown "
-                 "by an interval."},
-          decide_c17),
-]
-
-
-# --- report -----------------------------------------------------------------------------------------------------
-
-def summary_table(tables: dict, lang: str):
-    """Mean and worst downstream skill per pretraining condition (what the notebook shows)."""
-    from study.studies import _pretraining_report
-
-    return _pretraining_report.generality_table(tables, lang)
-
-
-def report(tables: dict, params: dict, lang: str) -> dict:
-    from study.studies._pretraining_report import (
-        report as build,  # figures and words live in their own module
-    )
-
-    return build(tables, params, lang)
-
-
-def chapter_evidence(qid: str, tables: dict, lang: str) -> str:
-    """A short answer to the chapter's discussion question Q1 or Q2 from this run's numbers."""
-    from study.studies._pretraining_report import chapter_evidence as answer
-
-    return answer(qid, tables, lang)
+CLAIMS = [Claim("C14", "§27.3.2", decide_c14, {"aux_margin": AUX_MARGIN, "mlm_loss_share": MLM_LOSS_SHARE}),
+          Claim("C15a", "§27.3.2", decide_c15a, {"width_margin": WIDTH_MARGIN, "mlm_loss_share": MLM_LOSS_SHARE}),
+          Claim("C15b", "§27.3.2", decide_c15b, {"cka_same": CKA_SAME, "spread_small": SPREAD_SMALL,
+                                                 "mlm_loss_share": MLM_LOSS_SHARE}),
+          Claim("C15c", "§27.3.2", decide_c15c, {"aux_margin": AUX_MARGIN, "mlm_loss_share": MLM_LOSS_SHARE}),
+          Claim("C16", "§27.3.3 Q1", decide_c16, {"aux_margin": AUX_MARGIN, "breadth_min": BREADTH_MIN}),
+          Claim("C17", "§27.3.3 Q2", decide_c17, {"aux_margin": AUX_MARGIN, "gain_min": GAIN_MIN})]
 
 
 def params_dict(p: Params) -> dict:
