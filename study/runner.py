@@ -30,7 +30,7 @@ NOTEBOOKS = PACKAGE / "notebooks"
 KERNEL = "python3"  # `make setup` installs this kernel spec into the venv, pointing at the venv's interpreter
 # The code a study's results depend on: its run is cached by a hash of these, its own module and its notebook.
 # The report (study/report/, templates/) is not among them: rewording or redrawing never re-runs a study.
-SHARED_CODE = ["engine", "data", "claims.py", "_legacy_claims.py", "params.py", "tracking.py"]
+SHARED_CODE = ["engine", "data", "claims.py", "params.py", "tracking.py"]
 
 
 @dataclass

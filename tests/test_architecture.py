@@ -4,12 +4,9 @@ import ast
 from pathlib import Path
 
 import study
-from study.report import legacy
 from study.studies import registry
 
 ROOT = Path(study.__file__).parent
-LEGACY = {f"study.studies.{n}" for n, m in registry().items() if legacy.is_legacy(m)} | \
-         {f"study.studies._{n}_report" for n, m in registry().items() if legacy.is_legacy(m)}
 
 
 def module_name(path: Path) -> str:
@@ -41,7 +38,7 @@ def test_lower_layers_never_import_higher_ones():
         return max((v for k, v in layers.items() if m == k or m.startswith(k + ".")), default=None)
 
     bad = [(a, b) for a, deps in imports().items() for b in deps
-           if a not in LEGACY and layer(a) is not None and layer(b) is not None and layer(b) > layer(a)
+           if layer(a) is not None and layer(b) is not None and layer(b) > layer(a)
            and not (a.startswith("study.studies") and b == "study.runner")]
     assert bad == []
 
@@ -50,8 +47,6 @@ def test_no_study_module_imports_the_report_or_another_study():
     graph = imports()
     for name in registry():
         mod = f"study.studies.{name}"
-        if mod in LEGACY:
-            continue
         assert not {d for d in graph[mod] if d.startswith("study.report")}, mod
         assert not {d for d in graph[mod] if d.startswith("study.studies.") and d != mod}, mod
 
@@ -69,12 +64,11 @@ def test_there_are_no_import_cycles():
         seen.add(node)
         stack.append(node)
         for dep in graph.get(node, ()):
-            if dep != node and not (node in LEGACY and dep in LEGACY):
+            if dep != node:
                 visit(dep)
         stack.pop()
 
     for node in graph:
         visit(node)
-    cycles = [c for c in cycles if not set(c) <= LEGACY | {"study.studies", "study.report", "study"}
-              and not any(m in LEGACY for m in c)]
+    cycles = [c for c in cycles if not set(c) <= {"study.studies", "study.report", "study"}]
     assert cycles == []

@@ -133,19 +133,10 @@ def test_the_instructor_edition_opens_with_a_summary_of_every_verdict(in_smoke):
 
 
 def test_japanese_pages_have_no_stray_spaces_inside_sentences(in_smoke):
-    from study.report import legacy
-    from study.studies import registry
-
     root, _ = in_smoke
     cjk = "\u3040-\u30ff\u4e00-\u9fff\u3000-\u303f\uff00-\uffef"
-    old = [n for n, m in registry().items() if legacy.is_legacy(m)]  # words still in Python, not templates
     for edition in EDITIONS:
         page = html(root, "ja", edition)
-        for name in old:
-            page = re.sub(rf'<section class="study" id="{name}">.*?</section>', "", page, flags=re.S)
-            page = re.sub(rf'<tr><th><a href="#{name}-.*?</tr>', "", page, flags=re.S)
-        if "pretraining" in old:  # the chapter questions' evidence comes from the pretraining study
-            page = re.sub(r'<section class="study" id="chapter-questions">.*?</section>', "", page, flags=re.S)
         text = re.sub(r"<[^>]+>", "\n", re.sub(r"<(style|script)\b.*?</\1>", "", page, flags=re.S))
         stray = re.findall(rf"[{cjk}] +[{cjk}]", text)
         assert not stray, stray[:10]

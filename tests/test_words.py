@@ -7,12 +7,11 @@ import jinja2
 import pytest
 from jinja2 import nodes
 
-from study.report import legacy
 from study.report.sections import has_section
 from study.report.words import LANGS, TEMPLATES, Page, StudyWords, environment, paragraphs
 from study.studies import registry
 
-STUDIES = [name for name, m in registry().items() if not legacy.is_legacy(m)]
+STUDIES = list(registry())
 
 
 def shape(path: str) -> dict:

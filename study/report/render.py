@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from study import tracking
-from study.report import cache, legacy, plots
+from study.report import cache, plots
 from study.report.collect import StudyResult, collect
 from study.report.content import params_for, study_content, study_facts
 from study.report.pdf import write_pdfs
@@ -58,21 +58,11 @@ class Renderer:
         """A figure's file name; drawn only when its run, language, code and words are new."""
         return self.figures.get(cache.figure_key(r.run_id, lang, name, self._code[r.name], labels), draw)
 
-    def legacy_figure(self, fig) -> str:
-        data = cache.svg(fig)
-        name = f"{cache.digest(data)}.svg"
-        (self.staging / "figures" / name).write_bytes(data)
-        self.figures.used.add(name)
-        return name
-
     def content(self, results: list[StudyResult], lang: str, page: Page) -> list[dict]:
         studies = []
         for r in results:
             before = self.figures.drawn
-            if legacy.is_legacy(r.module):
-                s = legacy.study_content(r, lang, page, self.legacy_figure)
-            else:
-                s = study_content(r, lang, self.env, page, self._facts[r.name], self.figure)
+            s = study_content(r, lang, self.env, page, self._facts[r.name], self.figure)
             s["tables"] = [(_table_html(df), cap) for df, cap in s["tables"]]
             s["run_link"] = tracking.run_url(r.run_id, r.experiment_id) if r.run_id else ""
             studies.append(s)
@@ -107,7 +97,7 @@ class Renderer:
                                for r in results if r.tags})
         self.machine = f"{platform.node()} · {platform.machine()} · Python {platform.python_version()}"
         self._facts = {r.name: study_facts(r) for r in results}
-        self._code = {r.name: _figure_source(r) for r in results if not legacy.is_legacy(r.module)}
+        self._code = {r.name: _figure_source(r) for r in results}
         made = {"results": results, "warnings": []}
         for lang in LANGS:
             page = Page(self.env, lang)
@@ -142,10 +132,7 @@ class Renderer:
     def _titles(self, results, words_by_lang) -> list[dict]:
         out = []
         for r in results:
-            if legacy.is_legacy(r.module):
-                titles = dict(r.module.TITLE)
-            else:
-                titles = {lang: StudyWords(self.env, r.name, lang, {}, params_for(r)).get("title") for lang in LANGS}
+            titles = {lang: StudyWords(self.env, r.name, lang, {}, params_for(r)).get("title") for lang in LANGS}
             out.append({"name": r.name, "titles": titles, "status": r.status})
         return out
 
