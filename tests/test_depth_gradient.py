@@ -212,4 +212,4 @@ def test_the_smoke_run_decides_every_claim_and_renders_its_words(smoke_study):
     assert all(v["verdict"] in VERDICTS for v in s.verdicts)
     assert s.verdicts[0]["verdict"] == SUPPORTED
     for lang in ("en", "ja"):
-        assert "{{" not in s.html[lang] and "Traceback" not in s.html[lang]
+        assert "{{" not in s.sections[lang] and "Traceback" not in s.sections[lang]
