@@ -28,6 +28,15 @@ def make_optimizer(name: str, params, lr: float, **overrides) -> torch.optim.Opt
     return cls(params, lr=lr, **{**kwargs, **overrides})
 
 
+def _scaling_trial(name: str, steps: int, lr: float = 0.037):
+    """Gradients, a rate, and two copies of one parameter with an optimizer each: at `lr`, and at 1."""
+    g = torch.Generator().manual_seed(0)
+    start = torch.randn(7, generator=g)
+    grads = [torch.randn(7, generator=g) for _ in range(steps)]
+    direct, scaled = start.clone().requires_grad_(), start.clone().requires_grad_()
+    return grads, lr, direct, scaled, make_optimizer(name, [direct], lr), make_optimizer(name, [scaled], 1.0)
+
+
 @cache
 def lr_scaling_is_exact(name: str, steps: int = 5) -> bool:
     """Check that `step at lr=1, then scale the change by lr` reproduces `step at lr` for this optimizer.
@@ -35,12 +44,7 @@ def lr_scaling_is_exact(name: str, steps: int = 5) -> bool:
     True when the update is linear in the learning rate and the optimizer's state does not depend on it
     (SGD and its momentum variants, AdaGrad without lr decay, RMSprop, Adam, AdamW).
     """
-    g = torch.Generator().manual_seed(0)
-    start = torch.randn(7, generator=g)
-    grads = [torch.randn(7, generator=g) for _ in range(steps)]
-    lr = 0.037
-    direct, scaled = start.clone().requires_grad_(), start.clone().requires_grad_()
-    opt_d, opt_s = make_optimizer(name, [direct], lr), make_optimizer(name, [scaled], 1.0)
+    grads, lr, direct, scaled, opt_d, opt_s = _scaling_trial(name, steps)
     for grad in grads:
         for p, opt in ((direct, opt_d), (scaled, opt_s)):
             p.grad = grad + 0.1 * p.detach()  # a parameter-dependent gradient, as with a real loss
@@ -60,12 +64,7 @@ def grad_scaling_is_exact(name: str, steps: int = 5) -> bool:
     variants); false for the adaptive ones (AdaGrad, RMSprop, Adam, AdamW divide by the gradient's own scale).
     Where true, a per-member learning rate costs nothing: each member's loss is multiplied by its rate.
     """
-    g = torch.Generator().manual_seed(0)
-    start = torch.randn(7, generator=g)
-    grads = [torch.randn(7, generator=g) for _ in range(steps)]
-    lr = 0.037
-    direct, scaled = start.clone().requires_grad_(), start.clone().requires_grad_()
-    opt_d, opt_s = make_optimizer(name, [direct], lr), make_optimizer(name, [scaled], 1.0)
+    grads, lr, direct, scaled, opt_d, opt_s = _scaling_trial(name, steps)
     for grad in grads:
         direct.grad = grad + 0.1 * direct.detach()
         scaled.grad = lr * (grad + 0.1 * scaled.detach())
