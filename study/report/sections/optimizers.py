@@ -47,6 +47,9 @@ def facts(t: dict, params: dict) -> dict:
         f[f"{n}_minima"] = len(mins)
         f[f"{n}_global_f"] = float(mins["f"].iloc[0])
         f[f"{n}_widest_f"] = float(mins["f"].iloc[widest]) if widest < len(mins) else math.nan
+    ng = "narrow_global" in f["landscapes"]
+    f["noise_selects_width"] = bool(ng and f["narrow_global_sgd_widest"].lo > f["narrow_global_gd_widest"].hi
+                                    and f["narrow_global_sgd_global"].hi < f["narrow_global_gd_global"].lo)
     ms = t.get("mlp_starts")
     f["mlp"] = ms is not None and not ms.empty
     if f["mlp"]:
