@@ -15,6 +15,11 @@ FAMILIES = (("sgd", "momentum", "nesterov"), ("adagrad", "rmsprop", "adam", "ada
 TOY_SETTINGS = ("sgd", "momentum", "momentum_b09", "adagrad", "rmsprop", "adam")
 
 
+def _err(e) -> list:
+    """Error-bar half-lengths of an estimate, never negative (a Wilson bound at 0 or 1 can round past the mean)."""
+    return np.maximum(0.0, np.nan_to_num([[e.mean - e.lo], [e.hi - e.mean]])).tolist()
+
+
 def _smallest(t) -> str:
     r = t["land_runs"]
     return f"sgd{int(r[r['method'] != 'gd']['batch'].min())}"
@@ -42,6 +47,9 @@ def facts(t: dict, params: dict) -> dict:
         f[f"{n}_minima"] = len(mins)
         f[f"{n}_global_f"] = float(mins["f"].iloc[0])
         f[f"{n}_widest_f"] = float(mins["f"].iloc[widest]) if widest < len(mins) else math.nan
+    ng = "narrow_global" in f["landscapes"]
+    f["noise_selects_width"] = bool(ng and f["narrow_global_sgd_widest"].lo > f["narrow_global_gd_widest"].hi
+                                    and f["narrow_global_sgd_global"].hi < f["narrow_global_gd_global"].lo)
     ms = t.get("mlp_starts")
     f["mlp"] = ms is not None and not ms.empty
     if f["mlp"]:
@@ -145,9 +153,9 @@ def fig_basins(t, L):
         for k, m in enumerate(methods):
             g = d[d["method"] == m]
             e = proportion(int(g["global"].astype(bool).sum()), len(g))
-            axes[0, i].bar(k, e.mean, 0.7, yerr=[[e.mean - e.lo], [e.hi - e.mean]], capsize=3, **style[m])
+            axes[0, i].bar(k, e.mean, 0.7, yerr=_err(e), capsize=3, **style[m])
             lo = estimate(g["final_loss"])
-            axes[1, i].bar(k, lo.mean, 0.7, yerr=np.nan_to_num([[lo.mean - lo.lo], [lo.hi - lo.mean]]), capsize=3,
+            axes[1, i].bar(k, lo.mean, 0.7, yerr=_err(lo), capsize=3,
                            **style[m])
         for r in (0, 1):
             axes[r, i].set_xticks(range(len(methods)), [_method(m, L) for m in methods], rotation=30)
@@ -168,7 +176,7 @@ def fig_mlp(t, L):
             jitter = np.linspace(-0.12, 0.12, len(v))
             ax.plot(k + jitter, v, ls="none", color=style[m]["color"], marker=style[m]["marker"], ms=4)
             e = estimate(v)
-            ax.errorbar(k + 0.3, e.mean, yerr=np.nan_to_num([[e.mean - e.lo], [e.hi - e.mean]]), fmt="k_", capsize=3)
+            ax.errorbar(k + 0.3, e.mean, yerr=_err(e), fmt="k_", capsize=3)
         ax.set_xticks([0, 1], [L["gd"], L["sgd_b"].format(b=int(ms[ms["method"] == "sgd"]["batch"].iloc[0]))])
         ax.set(ylabel=label, xlim=(-0.5, 1.6))
     axes[0].set_yscale("log")
@@ -260,7 +268,6 @@ def fig_shootout(t, p, L):
     opts = [o for o in study.OPTIMIZERS if o in set(m["optimizer"])]
     for ax, task in zip(axes[0], tasks):
         margin = study.C8_MARGIN
-        ax.axvspan(-margin, margin, color="#cccccc", alpha=0.5, lw=0)
         ax.axvline(0, color="#444", lw=0.6)
         for k, o in enumerate(opts):
             e = groups[task]["diffs"].get(o)
@@ -268,7 +275,7 @@ def fig_shootout(t, p, L):
                 continue
             fam = 0 if o in study.SGD_FAMILY else 1
             mk = "s" if fam == 0 else "o"
-            ax.errorbar(100 * e.mean, k, xerr=np.nan_to_num([[100 * (e.mean - e.lo)], [100 * (e.hi - e.mean)]]),
+            ax.errorbar(100 * e.mean, k, xerr=100 * np.array(_err(e)),
                         fmt=mk, color=plots.COLORS[fam], capsize=3, ms=5)
         ax.axvspan(-100 * margin, 100 * margin, color="#bbbbbb", alpha=0.5, lw=0)
         ax.set(title=f"{L['task_' + task]} ({L['best']}: {L['opt_' + groups[task]['best']]})", xlabel=L["diff_pt"])
