@@ -392,3 +392,24 @@ def test_fine_tuning_is_scored_at_every_checkpoint_and_pair_heads_see_both_sente
     f = pair_pool(h, tok, seg)
     u, v = h[0, 0, 1:3].mean(0), h[0, 0, 3:6].mean(0)
     assert torch.allclose(f[0, 0], torch.cat([h[0, 0, 0], u, v, u * v]))
+
+
+def test_early_stopping_keeps_each_members_weights_of_its_lowest_validation_loss():
+    from study.engine.pretrain import TASKS, _validator, pretrain
+
+    c = corpora.generate(40, seed=1)
+    sents, val = corpora.to_tensors(c), corpora.to_tensors(corpora.generate(20, seed=2))
+    spec = EncoderSpec(len(c.vocab), width=8, layers=1, heads=2, ffn=16, max_len=24)
+    tasks = [("mlm",), ("mlm", "nsp"), ("nsp",)]
+    model = MemberEncoder(spec, [0, 1, 2])
+    # a rate high enough that the losses go up as well as down, so that the best step is not always the last
+    done = pretrain(model, sents, tasks, [4, 40, 40], steps=12, batch=8, lr=0.3, val=val, val_every=2, val_pairs=64)
+    has = {t: torch.tensor([t in ts for ts in tasks]) for t in TASKS}
+    now = _validator(model, val, has, 64)()
+    for k in range(3):
+        mine = [r for r in done.validation if r["member"] == k]
+        assert [r["step"] for r in mine] == [2, 4, 6, 8, 10, 12]
+        best = min(mine, key=lambda r: r["loss"])
+        assert done.best_step[k] == best["step"]
+        assert abs(float(now[k]) - best["loss"]) < 1e-5  # the kept weights are the best step's, member by member
+    assert any(s < 12 for s in done.best_step)

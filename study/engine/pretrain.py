@@ -6,6 +6,7 @@ conditions at equal compute: the same steps, the same batch, the same sequence l
 import copy
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -26,39 +27,72 @@ def _schedule(steps: int):
     return lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm)))
 
 
+@dataclass
+class Pretrained:
+    rows: list  # (step, member, task, training loss)
+    validation: list  # (step, member, loss): the early-stopping criterion on validation pairs
+    best_step: list[int]  # per member, the step whose weights it keeps (`steps` without validation)
+
+
+def _pair_kinds(has: dict, M: int, n: int) -> torch.Tensor:
+    """(M, n) row kinds: 1 NSP, 2 sentence order, 0 neither; a member with both gives each half of its rows."""
+    kind = torch.zeros(M, n, dtype=torch.long)
+    kind[has["nsp"] & ~has["sop"]] = 1
+    kind[has["sop"] & ~has["nsp"]] = 2
+    kind[has["nsp"] & has["sop"]] = torch.where(torch.arange(n) >= n // 2, 2, 1)
+    return kind
+
+
+def _task_losses(model: MemberEncoder, b: dict, masked, target, has: dict, kind) -> dict:
+    inputs = torch.where(has["mlm"].view(-1, 1, 1), masked, b["tokens"])
+    h = model(inputs, b["segments"])
+    return {"mlm": loss_per_member(model.head(h, "mlm"), target),
+            "nsp": loss_per_member(model.head(h, "nsp", inputs, b["segments"]), torch.where(kind == 1, b["nsp"], -100)),
+            "sop": loss_per_member(model.head(h, "sop", inputs, b["segments"]), torch.where(kind == 2, b["sop"], -100)),
+            "unrelated": loss_per_member(model.head(h, "unrelated"), b["unrelated"])}
+
+
 def pretrain(model: MemberEncoder, sents: Sentences, tasks: list[tuple[str, ...]], n_docs: list[int], steps: int,
-             batch: int, lr: float, on_log: Callable[[int, dict], None] | None = None, log_every: int = 25) -> list:
+             batch: int, lr: float, on_log: Callable[[int, dict], None] | None = None, log_every: int = 25,
+             val: Sentences | None = None, val_every: int = 100, val_pairs: int = 256) -> Pretrained:
     """Adam with warm-up and linear decay. Member k trains on the sum of its tasks' losses: masked LM on the
     corrupted tokens; NSP on the rows built for it; sentence order on the rows built for it (a member with both
     NSP and SOP gives each half of its batch); the unrelated task predicts a random label fixed per document.
-    Returns rows (step, member, task, loss)."""
+
+    With `val` (sentences of documents none of the members trains on), every `val_every` steps each member's
+    loss on the same `val_pairs` validation pairs (its own tasks but the unrelated one, which only memorising can
+    learn) is measured, and each member ends with the weights of its lowest validation loss: early stopping, so
+    that a small corpus is judged at its best rather than after the budget has memorised it (Kaplan et al. 2020
+    measure loss against data size the same way)."""
     M, L = model.members, model.spec.max_len
     seeds = torch.tensor(model.seeds)
     has = {t: torch.tensor([t in ts for ts in tasks]) for t in TASKS}
-    half = torch.arange(batch) >= batch // 2
-    kind = torch.zeros(M, batch, dtype=torch.long)
-    kind[has["nsp"] & ~has["sop"]] = 1
-    kind[has["sop"] & ~has["nsp"]] = 2
-    both = has["nsp"] & has["sop"]
-    kind[both] = torch.where(half, 2, 1)
+    kind = _pair_kinds(has, M, batch)
     nd = torch.tensor(n_docs)
+    validate = _validator(model, val, has, val_pairs) if val is not None and val_every > 0 else None
+    best = {n: v.detach().clone() for n, v in model.p.items()}
+    best_loss, best_step, validation = torch.full((M,), math.inf), [steps] * M, []
     opt = torch.optim.Adam(model.parameters(), lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(steps))
     rows = []
     for step in range(steps):
         b = sample_pairs(sents, rng.uniform(seeds, 2 * step, (batch, 5)), nd, kind, L)
         masked, target = mask_tokens(b["tokens"], seeds, 2 * step + 1, model.spec.vocab)
-        inputs = torch.where(has["mlm"].view(M, 1, 1), masked, b["tokens"])
-        h = model(inputs, b["segments"])
-        losses = {"mlm": loss_per_member(model.head(h, "mlm"), target),
-                  "nsp": loss_per_member(model.head(h, "nsp", inputs, b["segments"]), torch.where(kind == 1, b["nsp"], -100)),
-                  "sop": loss_per_member(model.head(h, "sop", inputs, b["segments"]), torch.where(kind == 2, b["sop"], -100)),
-                  "unrelated": loss_per_member(model.head(h, "unrelated"), b["unrelated"])}
+        losses = _task_losses(model, b, masked, target, has, kind)
         total = sum(torch.where(has[t], losses[t], 0.0) for t in TASKS)
         opt.zero_grad(set_to_none=True)
         total.sum().backward()
         opt.step()
         sched.step()
+        if validate and ((step + 1) % val_every == 0 or step + 1 == steps):
+            loss = validate()
+            validation += [{"step": step + 1, "member": k, "loss": float(loss[k])} for k in range(M)]
+            better = loss < best_loss
+            best_loss = torch.where(better, loss, best_loss)
+            best_step = [step + 1 if better[k] else best_step[k] for k in range(M)]
+            with torch.no_grad():
+                for n, v in model.p.items():
+                    best[n][better] = v.detach()[better]
         if (step + 1) % log_every == 0 or step + 1 == steps:
             for t in TASKS:
                 for k in range(M):
@@ -66,7 +100,27 @@ def pretrain(model: MemberEncoder, sents: Sentences, tasks: list[tuple[str, ...]
                         rows.append({"step": step + 1, "member": k, "task": t, "loss": float(losses[t][k].detach())})
             if on_log:
                 on_log(step + 1, {t: float(losses[t][has[t]].detach().mean()) for t in TASKS if has[t].any()})
-    return rows
+    if validate:
+        with torch.no_grad():
+            for n, v in model.p.items():
+                v.copy_(best[n])
+    return Pretrained(rows, validation, best_step)
+
+
+def _validator(model: MemberEncoder, val: Sentences, has: dict, n: int, stream: int = 555_555) -> Callable:
+    """A function giving each member's loss on the same `n` validation pairs and masks (its own tasks, the
+    unrelated one left out)."""
+    M, L = model.members, model.spec.max_len
+    same = torch.full((M,), stream)
+    kind = _pair_kinds(has, M, n)
+    b = sample_pairs(val, rng.uniform(same, 0, (n, 5)), torch.full((M,), len(val.doc_n)), kind, L)
+    masked, target = mask_tokens(b["tokens"], same, 1, model.spec.vocab)
+
+    @torch.no_grad()
+    def loss() -> torch.Tensor:
+        losses = _task_losses(model, b, masked, target, has, kind)
+        return sum(torch.where(has[t], losses[t], 0.0) for t in TASKS if t != "unrelated")
+    return loss
 
 
 @torch.no_grad()

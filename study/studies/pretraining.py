@@ -62,7 +62,7 @@ from study.params import param
 NAME = "pretraining"
 ORDER = 70
 SECTIONS = "§27.2, §27.3.2, §27.3.3"
-EXPECTED_SECONDS = 150
+EXPECTED_SECONDS = 260  # quick profile, 1 thread, unloaded: 263 s through papermill (batch 32, early stopping)
 
 CONDITIONS = {"none": (), "mlm": ("mlm",), "nsp": ("nsp",), "mlm_nsp": ("mlm", "nsp"),
               "mlm_nsp_sop": ("mlm", "nsp", "sop"), "mlm_unrel": ("mlm", "unrelated")}
@@ -90,6 +90,8 @@ class Params:
                                    help="pretraining corpus sizes in documents (Q1 uses the largest)")
     steps: int = param(400, min=1, max=100_000, help="pretraining steps, the same for every condition")
     batch_size: int = param(16, min=2, max=1024)
+    val_every: int = param(100, min=0, max=100_000,
+                           help="steps between validation losses; each member keeps its best (0: no early stopping)")
     lr: float = param(5e-3, gt=0, max=1)
     probe_train: int = param(100, min=4, max=5000, help="probe training examples per class")
     probe_val: int = param(50, min=2, max=5000)
@@ -132,6 +134,14 @@ def load_corpus(p: Params) -> tuple[corpora.Corpus, corpora.Corpus]:
             corpora.generate(int(1.5 * k * p.topics) + 50, p.data_seed + 1000, p.topics, p.topic_strength))
 
 
+def validation_corpus(p: Params) -> corpora.Corpus:
+    """Documents for early stopping, generated apart from the pretraining corpus and from the documents the
+    held-out checks and downstream tasks use; a text file has no documents to spare, so it is its own."""
+    if p.corpus:
+        return load_corpus(p)[0]
+    return corpora.generate(200, p.data_seed + 2000, p.topics, p.topic_strength)
+
+
 # --- run --------------------------------------------------------------------------------------------------------
 
 def plan(p: Params, n_docs_available: int) -> dict[int, list[tuple[str, int, int]]]:
@@ -157,11 +167,12 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
     pre_corpus, eval_corpus = load_corpus(p)
     sents = corpora.to_tensors(pre_corpus, seed=p.data_seed)
     held_sents = corpora.to_tensors(eval_corpus, seed=p.data_seed)
+    val_sents = corpora.to_tensors(validation_corpus(p), seed=p.data_seed) if p.val_every else None
     tasks = downstream.suite(eval_corpus, p.max_len, p.probe_train, p.probe_val, p.test, p.data_seed)
     grid = plan(p, len(pre_corpus.docs))
     big = max(s for members in grid.values() for _, s, _ in members)
     checkpoints = sorted({max(1, round(p.ft_steps * (i + 1) / p.ft_evals)) for i in range(p.ft_evals)})
-    probe, ft, loss_rows, cost, aux, reps = [], [], [], [], [], {}
+    probe, ft, loss_rows, val_rows, cost, aux, reps = [], [], [], [], [], [], {}
     jobs = len(grid) + 1
     for j, (w, members) in enumerate(list(grid.items()) + [(p.width, None)], 1):
         t0 = time.perf_counter()
@@ -171,14 +182,19 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
             if not members:
                 continue
             model = MemberEncoder(spec, [s for *_, s in members])
+            stopped = [0] * len(members)
         else:
             model = MemberEncoder(spec, [s for *_, s in members])
-            rows = pretrain(model, sents, [CONDITIONS[c] for c, _, _ in members], [s for _, s, _ in members],
+            done = pretrain(model, sents, [CONDITIONS[c] for c, _, _ in members], [s for _, s, _ in members],
                             p.steps, p.batch_size, p.lr,
                             on_log=lambda step, l: log.metrics({f"pretrain_loss/{t}-w{w}": v for t, v in l.items()},
-                                                               step=step))
-            loss_rows += [{**r, "width": w, "condition": members[r["member"]][0],
-                           "corpus_docs": members[r["member"]][1], "seed": members[r["member"]][2]} for r in rows]
+                                                               step=step),
+                            val=val_sents, val_every=p.val_every)
+            who = lambda k: {"width": w, "condition": members[k][0], "corpus_docs": members[k][1],
+                             "seed": members[k][2]}
+            loss_rows += [{**r, **who(r["member"])} for r in done.rows]
+            val_rows += [{**r, **who(r["member"])} for r in done.validation]
+            stopped = done.best_step
         pre_seconds = time.perf_counter() - t0
         key = lambda k: {"width": w, "condition": members[k][0], "corpus_docs": members[k][1],
                          "seed": members[k][2]}
@@ -191,7 +207,7 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
             h = CONDITIONS[c]
             cost.append({"width": w, "condition": c, "corpus_docs": s, "seed": seed,
                          "flops": p.steps * p.batch_size * flops_per_sequence(spec, p.max_len, h) if h else 0.0,
-                         "seconds": pre_seconds / len(members) if h else 0.0})
+                         "seconds": pre_seconds / len(members) if h else 0.0, "best_step": stopped[k]})
         for name, task in tasks.items():
             pair = task.level == "pair"
             parts = [(encode(model, *task.take(part)[:3], pair=pair), task.take(part)[3])
@@ -220,6 +236,7 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
         progress(f"[{NAME}] {j}/{jobs} width {w}: {len(members)} members in {time.perf_counter() - t0:.1f}s "
                  f"(pretraining {pre_seconds:.1f}s), mean probe acc {done['acc'].mean():.3f}")
     tables = {"probe": pd.DataFrame(probe), "finetune": pd.DataFrame(ft), "pretrain_loss": pd.DataFrame(loss_rows),
+              "validation": pd.DataFrame(val_rows),
               "cost": pd.DataFrame(cost), "aux": pd.DataFrame(aux), **representation_tables(reps),
               "tasks": task_table(tasks)}
     q = tables["aux"]
@@ -427,16 +444,23 @@ def doubling_gains(t) -> pd.DataFrame:
 
 
 def mlm_by_size(t) -> pd.DataFrame:
-    """Per (width, task set with MLM, corpus size, seed): the held-out masked-LM loss and the training loss over
-    the last tenth of the steps (their gap shows how much of a small corpus was memorised)."""
+    """Per (width, task set with MLM, corpus size, seed): the held-out masked-LM loss, the training loss over
+    the last tenth of the steps (their gap shows how much of a small corpus was memorised) and the step whose
+    weights the member kept (early stopping)."""
     a, loss = t.get("aux", pd.DataFrame()), t.get("pretrain_loss", pd.DataFrame())
     if a.empty or loss.empty:
         return pd.DataFrame()
     held = a[a["task"] == "mlm"].rename(columns={"value": "heldout"})
     last = loss[(loss["task"] == "mlm") & (loss["step"] > 0.9 * loss["step"].max())]
     train = last.groupby(["width", "condition", "corpus_docs", "seed"])["loss"].mean().rename("train").reset_index()
-    return held.merge(train, on=["width", "condition", "corpus_docs", "seed"])[
-        ["width", "condition", "corpus_docs", "seed", "heldout", "train"]]
+    keys = ["width", "condition", "corpus_docs", "seed"]
+    out = held.merge(train, on=keys)
+    cost = t.get("cost", pd.DataFrame())
+    if "best_step" in cost:  # runs logged before early stopping have no such column
+        out = out.merge(cost[keys + ["best_step"]], on=keys, how="left")
+    else:
+        out = out.assign(best_step=math.nan)
+    return out[keys + ["heldout", "train", "best_step"]]
 
 
 def negative_transfer(t) -> pd.DataFrame:

@@ -58,8 +58,11 @@ def facts(t: dict, params: dict) -> dict:
     # Q2
     m = study.mlm_by_size(t)
     m = m[m["width"] == f["width"]] if not m.empty else m
-    f["mlm_by_size"] = [{"docs": int(d), "heldout": estimate(g["heldout"]), "train": estimate(g["train"])}
+    f["mlm_by_size"] = [{"docs": int(d), "heldout": estimate(g["heldout"]), "train": estimate(g["train"]),
+                         "best_step": float(g["best_step"].median())}
                         for d, g in m.groupby("corpus_docs")] if not m.empty else []
+    f["early_stopping"] = bool(params.get("val_every")) and bool(f["mlm_by_size"]) \
+        and all(math.isfinite(r["best_step"]) for r in f["mlm_by_size"])
     neg = study.negative_transfer(t)
     f["neg_total"] = len(neg)
     f["neg_uncorrected"] = int((neg["hi"] < 0).sum()) if not neg.empty else 0
