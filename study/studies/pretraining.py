@@ -176,6 +176,8 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
     jobs = len(grid) + 1
     for j, (w, members) in enumerate(list(grid.items()) + [(p.width, None)], 1):
         t0 = time.perf_counter()
+        key = lambda k: {"width": w, "condition": members[k][0], "corpus_docs": members[k][1],  # noqa: E731
+                         "seed": members[k][2]}  # reads `members` when called, after the branch below sets it
         spec = EncoderSpec(len(pre_corpus.vocab), w, p.layers, p.heads, 2 * w, p.max_len)
         if members is None:  # no pretraining: the same initial weights the pretrained members started from
             members = [("none", 0, s) for s in range(p.seeds)] if "none" in p.conditions else []
@@ -190,14 +192,10 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
                             on_log=lambda step, l: log.metrics({f"pretrain_loss/{t}-w{w}": v for t, v in l.items()},
                                                                step=step),
                             val=val_sents, val_every=p.val_every)
-            who = lambda k: {"width": w, "condition": members[k][0], "corpus_docs": members[k][1],
-                             "seed": members[k][2]}
-            loss_rows += [{**r, **who(r["member"])} for r in done.rows]
-            val_rows += [{**r, **who(r["member"])} for r in done.validation]
+            loss_rows += [{**r, **key(r["member"])} for r in done.rows]
+            val_rows += [{**r, **key(r["member"])} for r in done.validation]
             stopped = done.best_step
         pre_seconds = time.perf_counter() - t0
-        key = lambda k: {"width": w, "condition": members[k][0], "corpus_docs": members[k][1],
-                         "seed": members[k][2]}
         heads = [CONDITIONS[c] for c, _, _ in members]
         scored = heldout_heads(model, sents, held_sents, [max(s, 2) for _, s, _ in members], heads, p.heldout_pairs)
         aux += [{**key(k), "task": task, "value": float(v[k]),
