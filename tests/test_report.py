@@ -2,6 +2,7 @@
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
@@ -165,3 +166,37 @@ def test_rewording_a_question_re_renders_without_re_running(in_smoke, tmp_path, 
     for page in ("en/student.html", "en/instructor.html", "en/cnn_vs_mlp/student.html"):
         assert "which assumption of the CNN did the permutation break?" in (tmp_path / "out" / page).read_text()
     assert "which assumption" not in (tmp_path / "out" / "ja" / "student.html").read_text()
+
+
+def test_a_later_re_render_typesets_only_the_pages_whose_words_changed(in_smoke, tmp_path, monkeypatch):
+    """Pages carry the time of their runs, not of the render: rendered a year later with one English question
+    reworded, only the four English pages that show it are typeset again; every other PDF is the same file."""
+    from datetime import datetime
+
+    from study.report import render as render_module
+    from study.report.words import TEMPLATES
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.now(tz).replace(year=datetime.now().year + 1)
+
+    root, _ = in_smoke
+    out = tmp_path / "reports"
+    shutil.copytree(root / "reports", out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.pdf") if ".cache" not in p.parts}
+    mine = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, mine)
+    en = mine / "studies" / "cnn_vs_mlp.en.j2"
+    en.write_text(en.read_text(encoding="utf-8").replace("what does a CNN assume about its input?",
+                                                         "which assumption did the permutation break?"),
+                  encoding="utf-8")
+    monkeypatch.setattr(render_module, "datetime", Later)
+    said = []
+    render("smoke", out, templates=mine, progress=said.append)
+    assert f"  pdf: {len(before) - 2 - 4} unchanged, 4 to typeset" in said  # report.pdf copies instructor.pdf
+    changed = {rel for rel, data in before.items() if (out / rel).read_bytes() != data}
+    assert changed == {Path(p) for p in ("en/student.pdf", "en/instructor.pdf", "en/report.pdf",
+                                          "en/cnn_vs_mlp/student.pdf", "en/cnn_vs_mlp/instructor.pdf")}
+    text = re.sub(r"\s+", " ", " ".join(pdf_text(out / "en/cnn_vs_mlp/student.pdf")))
+    assert "which assumption did the permutation break?" in text

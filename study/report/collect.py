@@ -19,6 +19,7 @@ class StudyResult:
     tables: dict = field(default_factory=dict)
     verdicts: list = field(default_factory=list)
     error: str | None = None
+    ended_ms: int | None = None  # when the run ended (MLflow end_time): the date the report's results are from
 
 
 def _param(value: str):
@@ -38,7 +39,7 @@ def collect(profile: str) -> list[StudyResult]:
             continue
         r = StudyResult(name, module, "failed" if run.info.status == "FAILED" else "finished", run.info.run_id,
                         run.info.experiment_id, {k: _param(v) for k, v in run.data.params.items()},
-                        dict(run.data.tags), dict(run.data.metrics))
+                        dict(run.data.tags), dict(run.data.metrics), ended_ms=run.info.end_time)
         if r.status == "failed":
             r.error = r.tags.get("error", "(no error message was recorded)")
         else:

@@ -36,6 +36,10 @@ def _table_html(df) -> str:
     return html.replace("\\n", "<br>")  # pandas writes a cell's newline as a literal backslash-n
 
 
+def _when(t: datetime) -> str:
+    return t.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
 def _figure_source(r: StudyResult) -> str:
     files = [Path(section(r.name).__file__), Path(plots.__file__)]
     return cache.code_digest(*files)
@@ -77,9 +81,16 @@ class Renderer:
         root = "../../" if handout else "../"
         return self.env.get_template("report.html.j2").render(
             lang=lang, edition=edition, t=page.t, css=self.css, studies=studies, profile=self.profile,
-            produced=self.now, machine=self.machine, commits=self.commits, tracking_uri=tracking.tracking_uri(),
+            results_of=self.results_of(studies), machine=self.machine, commits=self.commits,
+            tracking_uri=tracking.tracking_uri(),
             chapter_questions=chapter_questions, other=[x for x in LANGS if x != lang], handout=handout,
             root=root, font=root + FONT, langs=LANGS, all_studies=self.names)
+
+    def results_of(self, studies: list[dict]) -> str:
+        """When the newest run on the page ended. A page carries this, not the time of the render, so the same
+        results and templates give the same bytes and a re-render finds every unchanged PDF in the cache."""
+        ended = [self.ended[s["name"]] for s in studies if s["name"] in self.ended]
+        return _when(datetime.fromtimestamp(max(ended) / 1000, timezone.utc)) if ended else "–"
 
     def chapter_questions(self, studies: list[dict], page: Page) -> list[dict]:
         out = []
@@ -92,7 +103,8 @@ class Renderer:
         plots.setup_matplotlib()
         results = collect(self.profile)
         self.names = [r.name for r in results]
-        self.now = datetime.now(timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+        self.now = _when(datetime.now(timezone.utc))
+        self.ended = {r.name: r.ended_ms for r in results if r.ended_ms}
         self.commits = sorted({r.tags.get("git_commit", "")[:10] + (" *" if r.tags.get("git_dirty") == "True" else "")
                                for r in results if r.tags})
         self.machine = f"{platform.node()} · {platform.machine()} · Python {platform.python_version()}"
