@@ -89,6 +89,9 @@ def test_pdfs_have_page_numbers_contents_embedded_cjk_fonts_and_vector_figures(i
     reader = PdfReader(path)
     assert reader.outline, "no PDF bookmarks"
     assert all(not page.images for page in reader.pages), "raster images found; figures should be vector"
+    links = {a.get_object()["/A"].get("/URI") for page in reader.pages for a in page.get("/Annots") or []
+             if "/A" in a.get_object()} - {None}
+    assert links and all(u.startswith("http") for u in links), [u for u in links if not u.startswith("http")]
     embedded = set()
     for page in reader.pages:
         for font in (page["/Resources"].get("/Font") or {}).values():
