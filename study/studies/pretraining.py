@@ -160,6 +160,12 @@ def plan(p: Params, n_docs_available: int) -> dict[int, list[tuple[str, int, int
     return out
 
 
+def _member_key(width: int, member: tuple) -> dict:
+    """The columns that name one member of a batched model in every table: (condition, corpus size, seed)."""
+    condition, docs, seed = member
+    return {"width": width, "condition": condition, "corpus_docs": docs, "seed": seed}
+
+
 def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -> dict[str, pd.DataFrame]:
     started = time.perf_counter()
     # the encoders and their data stay on the CPU (CUDA is not implemented for this study); `device` sets threads
@@ -176,8 +182,6 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
     jobs = len(grid) + 1
     for j, (w, members) in enumerate(list(grid.items()) + [(p.width, None)], 1):
         t0 = time.perf_counter()
-        key = lambda k: {"width": w, "condition": members[k][0], "corpus_docs": members[k][1],  # noqa: E731
-                         "seed": members[k][2]}  # reads `members` when called, after the branch below sets it
         spec = EncoderSpec(len(pre_corpus.vocab), w, p.layers, p.heads, 2 * w, p.max_len)
         if members is None:  # no pretraining: the same initial weights the pretrained members started from
             members = [("none", 0, s) for s in range(p.seeds)] if "none" in p.conditions else []
@@ -192,13 +196,13 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
                             on_log=lambda step, l: log.metrics({f"pretrain_loss/{t}-w{w}": v for t, v in l.items()},
                                                                step=step),
                             val=val_sents, val_every=p.val_every)
-            loss_rows += [{**r, **key(r["member"])} for r in done.rows]
-            val_rows += [{**r, **key(r["member"])} for r in done.validation]
+            loss_rows += [{**r, **_member_key(w, members[r["member"]])} for r in done.rows]
+            val_rows += [{**r, **_member_key(w, members[r["member"]])} for r in done.validation]
             stopped = done.best_step
         pre_seconds = time.perf_counter() - t0
         heads = [CONDITIONS[c] for c, _, _ in members]
         scored = heldout_heads(model, sents, held_sents, [max(s, 2) for _, s, _ in members], heads, p.heldout_pairs)
-        aux += [{**key(k), "task": task, "value": float(v[k]),
+        aux += [{**_member_key(w, members[k]), "task": task, "value": float(v[k]),
                  "chance": AUX_CHANCE.get(task, math.log(len(pre_corpus.vocab)))}
                 for task, v in scored.items() for k in range(len(members)) if math.isfinite(float(v[k]))]
         for k, (c, s, seed) in enumerate(members):
@@ -211,7 +215,7 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
             parts = [(encode(model, *task.take(part)[:3], pair=pair), task.take(part)[3])
                      for part in ("train", "val", "test")]
             acc = ridge_probe(*parts, task.n_classes)
-            probe += [{**key(k), "task": name, "acc": float(acc[k]), "chance": 1 / task.n_classes}
+            probe += [{**_member_key(w, members[k]), "task": name, "acc": float(acc[k]), "chance": 1 / task.n_classes}
                       for k in range(len(members))]
         q1 = [k for k, (c, s, _) in enumerate(members) if w == p.width and (s == big or c == "none")
               and c in p.conditions]
@@ -227,8 +231,8 @@ def run(p: Params, log, device: str = "cpu", threads: int = 1, progress=print) -
                         acc = finetune(sub, task.take("train", n), task.take("test"), task.n_classes, p.ft_steps,
                                        p.ft_batch, p.ft_lr, stream=1000 * t_i + n, pair=task.level == "pair",
                                        checkpoints=checkpoints)
-                        ft += [{**key(k), "task": name, "labels": n, "steps": st, "acc": float(acc[c_i, i]),
-                                "chance": 1 / task.n_classes}
+                        ft += [{**_member_key(w, members[k]), "task": name, "labels": n, "steps": st,
+                                "acc": float(acc[c_i, i]), "chance": 1 / task.n_classes}
                                for c_i, st in enumerate(checkpoints) for i, k in enumerate(q1)]
         done = pd.DataFrame([r for r in probe if r["width"] == w])
         progress(f"[{NAME}] {j}/{jobs} width {w}: {len(members)} members in {time.perf_counter() - t0:.1f}s "
