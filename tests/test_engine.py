@@ -98,7 +98,9 @@ def test_members_are_initialised_from_their_own_seed_whatever_the_batch():
 
 @pytest.mark.parametrize("name", list(train_mod.OPTIMIZERS))
 def test_learning_rate_scaling_is_verified_exact_for_every_offered_optimizer(name):
+    """Profiles are checked against the declared list; the list must say what stepping the optimizer shows."""
     assert lr_scaling_is_exact(name)
+    assert name in train_mod.LINEAR_IN_LR
 
 
 def test_per_member_learning_rate_is_refused_where_it_is_not_exact(monkeypatch):

@@ -20,6 +20,12 @@ OPTIMIZERS: dict[str, tuple[type, dict]] = {
     "adamw": (torch.optim.AdamW, {}),
 }
 
+# The offered optimizers whose update is linear in the learning rate (state independent of it), so a grid of
+# rates can run as members of one model. A profile is checked against this list, not by stepping optimizers:
+# the first optimizer step imports torch's compiler (2-3 s) into every `study` command. tests/test_engine.py
+# checks the list against the measured property (lr_scaling_is_exact), which train() itself still applies.
+LINEAR_IN_LR = frozenset({"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"})
+
 
 def make_optimizer(name: str, params, lr: float, **overrides) -> torch.optim.Optimizer:
     if name not in OPTIMIZERS:

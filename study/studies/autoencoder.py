@@ -32,7 +32,7 @@ from study.engine import device as devices
 from study.engine.measure import layer_gradients
 from study.engine.nets import MemberMLP, MLPSpec
 from study.engine.stats import estimate
-from study.engine.train import OPTIMIZERS, TrainSpec, evaluate, lr_scaling_is_exact, train
+from study.engine.train import LINEAR_IN_LR, OPTIMIZERS, TrainSpec, evaluate, train
 from study.engine.tuning import choose, diverged
 from study.params import param
 
@@ -84,7 +84,7 @@ def check_params(p: Params):
                          f"({', '.join(BASELINES)}): the claim compares them")
     if len(set(p.labels)) != len(p.labels):
         raise ValueError(f"labels {p.labels} repeat a size")
-    if len(p.lrs) > 1 and not lr_scaling_is_exact(p.optimizer):
+    if len(p.lrs) > 1 and p.optimizer not in LINEAR_IN_LR:
         raise ValueError(f"optimizer {p.optimizer}: a learning-rate grid runs as members, which needs an "
                          "optimizer whose update is linear in its rate")
 

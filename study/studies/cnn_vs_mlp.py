@@ -28,7 +28,7 @@ from study.engine import device as devices
 from study.engine.convnets import CNNSpec, MemberCNN
 from study.engine.nets import MemberMLP, MLPSpec
 from study.engine.stats import estimate, paired
-from study.engine.train import OPTIMIZERS, TrainSpec, evaluate, lr_scaling_is_exact
+from study.engine.train import LINEAR_IN_LR, OPTIMIZERS, TrainSpec, evaluate
 from study.engine.tuning import tune_then_train
 
 NAME = "cnn_vs_mlp"
@@ -72,7 +72,7 @@ def check_params(p: Params):
     if round(8 * p.canvas_scale) > p.canvas_side:
         raise ValueError(f"canvas_scale {p.canvas_scale}: an enlarged digit ({round(8 * p.canvas_scale)} pixels) "
                          f"does not fit canvas_side {p.canvas_side}")
-    if len(p.lrs) > 1 and not lr_scaling_is_exact(p.optimizer):
+    if len(p.lrs) > 1 and p.optimizer not in LINEAR_IN_LR:
         raise ValueError(f"optimizer {p.optimizer}: a learning-rate grid runs as members, which needs an "
                          "optimizer whose update is linear in its rate")
 

@@ -23,7 +23,7 @@ from study.engine import device as devices
 from study.engine.measure import decay_per_layer, derivative_on_grid, layer_gradients
 from study.engine.nets import ACTIVATIONS, INIT_SCHEMES, MemberMLP, MLPSpec, init_std
 from study.engine.stats import estimate, paired
-from study.engine.train import OPTIMIZERS, TrainSpec, evaluate, lr_scaling_is_exact, train
+from study.engine.train import LINEAR_IN_LR, OPTIMIZERS, TrainSpec, evaluate, train
 from study.engine.tuning import TUNE_SEED_BASE, choose, diverged
 
 NAME = "depth_gradient"
@@ -64,7 +64,7 @@ def check_params(p: Params):
                              f"{', '.join(ACTIVATIONS)}; initialisations {', '.join(INIT_SCHEMES)})")
     if p.batch_size > 1000:
         raise ValueError(f"batch_size {p.batch_size} exceeds the training set (1,078 images)")
-    if len(p.lr) > 1 and not lr_scaling_is_exact(p.optimizer):
+    if len(p.lr) > 1 and p.optimizer not in LINEAR_IN_LR:
         raise ValueError(f"optimizer {p.optimizer}: a learning-rate grid runs as members, which needs an "
                          "optimizer whose update is linear in its rate")
 

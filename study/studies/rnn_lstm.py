@@ -29,7 +29,7 @@ from study.data.sequences import compare_first_last
 from study.engine import device as devices
 from study.engine.recurrent import MemberRNN, RNNSpec
 from study.engine.stats import Estimate, estimate, proportion, proportion_difference
-from study.engine.train import OPTIMIZERS, TrainSpec, evaluate, lr_scaling_is_exact, train
+from study.engine.train import LINEAR_IN_LR, OPTIMIZERS, TrainSpec, evaluate, train
 from study.engine.tuning import TUNE_SEED_BASE, choose
 from study.params import param
 
@@ -77,7 +77,7 @@ def check_params(p: Params):
         raise ValueError(f"probe {p.probe} exceeds n_test {p.n_test}")
     if len(set(p.lags)) != len(p.lags) or len(set(p.arms)) != len(p.arms):
         raise ValueError(f"lags {p.lags} and arms {p.arms} must not repeat")
-    if len(p.lrs) > 1 and not lr_scaling_is_exact(p.optimizer):
+    if len(p.lrs) > 1 and p.optimizer not in LINEAR_IN_LR:
         raise ValueError(f"optimizer {p.optimizer}: a learning-rate grid runs as members, which needs an "
                          "optimizer whose update is linear in its rate")
 

@@ -27,7 +27,7 @@ from study.data.degraded import source_and_target
 from study.engine import device as devices
 from study.engine.convnets import CNNSpec, MemberCNN
 from study.engine.stats import estimate, paired
-from study.engine.train import OPTIMIZERS, TrainSpec, evaluate, lr_scaling_is_exact, train
+from study.engine.train import LINEAR_IN_LR, OPTIMIZERS, TrainSpec, evaluate, train
 from study.engine.tuning import TUNE_SEED_BASE, choose
 from study.params import param
 
@@ -75,7 +75,7 @@ def check_params(p: Params):
         raise ValueError(f"labels {p.labels} lists a value twice")
     if p.eval_every > p.steps:
         raise ValueError(f"eval_every {p.eval_every} exceeds steps {p.steps}")
-    if len(p.lrs) > 1 and not lr_scaling_is_exact(p.optimizer):
+    if len(p.lrs) > 1 and p.optimizer not in LINEAR_IN_LR:
         raise ValueError(f"optimizer {p.optimizer}: a learning-rate grid runs as members, which needs an "
                          "optimizer whose update is linear in its rate")
 
