@@ -88,6 +88,19 @@ def test_pdfs_have_page_numbers_contents_embedded_cjk_fonts_and_vector_figures(i
     assert re.search(r"\.\s*\d+\s*$", pages[0].split(contents, 1)[1].splitlines()[1]), "contents without page numbers"
     reader = PdfReader(path)
     assert reader.outline, "no PDF bookmarks"
+    # the contents' page numbers are where its links lead, and each leads to the page its section opens on
+    listed = [int(m) for m in re.findall(r"\.\s*(\d+)\s*$", pages[0].split(contents, 1)[1], re.M)]
+    jumps = {str(a.get_object()["/Dest"]) for a in reader.pages[0].get("/Annots") or [] if "/Dest" in a.get_object()}
+    at = {name: reader.get_destination_page_number(d) + 1 for name, d in reader.named_destinations.items()}
+    assert sorted(at[j] for j in jumps) == sorted(listed), (jumps, listed)
+    for name in jumps - {"summary", "chapter-questions"}:  # a study's page opens with its numbered heading
+        assert re.match(r"\s*\d+\. ", pages[at[name] - 1]), (name, at[name], pages[at[name] - 1][:80])
+    if edition == "instructor":  # each claim in the summary leads to its verdict
+        claims = [(str(a.get_object()["/Dest"]), i) for i, page in enumerate(reader.pages)
+                  for a in page.get("/Annots") or [] if str(a.get_object().get("/Dest", "")).count("-C")]
+        assert len(claims) >= 21
+        for name, _ in claims:
+            assert name.rsplit("-", 1)[1] in pages[at[name] - 1], name
     assert all(not page.images for page in reader.pages), "raster images found; figures should be vector"
     links = {a.get_object()["/A"].get("/URI") for page in reader.pages for a in page.get("/Annots") or []
              if "/A" in a.get_object()} - {None}
@@ -118,7 +131,9 @@ def test_each_study_has_a_handout_per_language_and_edition(in_smoke):
                 html_ = page.read_text(encoding="utf-8")
                 sections = re.findall(r'<section class="study" id="([\w-]+)">', html_)
                 assert sections == [name], (page, sections)
-                assert (page.with_suffix(".pdf")).stat().st_size > 10_000
+                pdf = pdf_text(page.with_suffix(".pdf"))
+                assert all(re.search(rf"\b{i} / {len(pdf)}\b", text) for i, text in enumerate(pdf, 1)), page
+                assert re.search(r"\b\d\. ", pdf[1]), "a handout's section opens on page 2, numbered as in the report"
                 assert f'href="{lang}/{name}/{edition}.html"' in index
                 assert f'href="{lang}/{name}/{edition}.pdf"' in index
 
@@ -173,7 +188,9 @@ def test_rewording_a_question_re_renders_without_re_running(in_smoke, tmp_path, 
 
 def test_a_later_re_render_typesets_only_the_pages_whose_words_changed(in_smoke, tmp_path, monkeypatch):
     """Pages carry the time of their runs, not of the render: rendered a year later with one English question
-    reworded, only the four English pages that show it are typeset again; every other PDF is the same file."""
+    reworded, only the section that shows it is typeset again (once per edition, shared by the combined report
+    and the handout), and only the four PDFs that hold it are put together again; every other PDF is the same
+    file."""
     from datetime import datetime
 
     from study.report import render as render_module
@@ -197,7 +214,10 @@ def test_a_later_re_render_typesets_only_the_pages_whose_words_changed(in_smoke,
     monkeypatch.setattr(render_module, "datetime", Later)
     said = []
     render("smoke", out, templates=mine, progress=said.append)
-    assert f"  pdf: {len(before) - 2 - 4} unchanged, 4 to typeset" in said  # report.pdf copies instructor.pdf
+    books = len(before) - 2  # report.pdf copies instructor.pdf
+    sections = 2 * 2 * (books // 4)  # per language and edition: each study's section and the chapter questions
+    assert f"  pdf: {sections - 2} of {sections} sections unchanged, 2 typeset" in said  # en student, en instructor
+    assert f"  pdf: {books - 4} of {books} files unchanged, 4 put together" in said
     changed = {rel for rel, data in before.items() if (out / rel).read_bytes() != data}
     assert changed == {Path(p) for p in ("en/student.pdf", "en/instructor.pdf", "en/report.pdf",
                                           "en/cnn_vs_mlp/student.pdf", "en/cnn_vs_mlp/instructor.pdf")}

@@ -1,9 +1,13 @@
-"""Content-addressed caches that make a re-render cheap: figures keyed by (run, language, figure, the code and
-words that draw it), PDFs keyed by their HTML. A warm `make report` draws and typesets only what changed."""
+"""Content-addressed caches that make a re-render cheap: a run's named facts keyed by (run, the code that
+computes them), figures keyed by (run, language, figure, the code and words that draw it), PDFs keyed by what
+made them. A warm `make report` computes, draws and typesets only what changed."""
 import hashlib
 import io
 import json
+import os
+import pickle
 import shutil
+from importlib.metadata import version
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +25,36 @@ def digest(*parts) -> str:
 
 def code_digest(*files: Path) -> str:
     return digest(*(Path(f).read_bytes() for f in files))
+
+
+class FactStore:
+    """Results of pure functions of a run's logged tables (a run's tables never change: its facts, its result
+    tables per language) and of the pages' characters (the font subset), pickled under `folder` by key. `get`
+    computes only on a miss; `prune` drops the entries this render did not ask for."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.used: set[str] = set()
+
+    def get(self, key: str, compute):
+        path = self.folder / f"{key}.pickle"
+        self.used.add(path.name)
+        if path.exists():
+            try:
+                return pickle.loads(path.read_bytes())
+            except Exception:  # a damaged or foreign entry is computed again
+                pass
+        value = compute()
+        part = path.with_name(path.name + ".part")
+        part.write_bytes(pickle.dumps(value))
+        os.replace(part, path)
+        return value
+
+    def prune(self):
+        for f in self.folder.iterdir():
+            if f.name not in self.used:
+                f.unlink()
 
 
 class FigureStore:
@@ -70,22 +104,22 @@ def figure_key(run_id: str, lang: str, name: str, code: str, labels: dict) -> st
 
 
 class PdfStore:
-    """Typeset PDFs under `folder`, named by a digest of their HTML (and the figures it names, which are
-    content-addressed too), so an unchanged page is copied, not typeset again."""
+    """PDFs under `folder`, named by a digest of what made them: a typeset piece by its HTML (and the figures
+    it names, which are content-addressed too), an assembled one by its pieces. An unchanged one is copied,
+    not made again."""
 
     def __init__(self, folder: Path):
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.code = code_digest(HERE / "pdf.py")
 
     def key(self, html: str) -> str:
-        import weasyprint
-
-        return digest(html, weasyprint.__version__, code_digest(HERE / "pdf.py"))
+        return digest(html, version("weasyprint"), self.code)
 
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.pdf"
 
     def prune(self, keep: set[str]):
-        for f in self.folder.glob("*.pdf"):
-            if f.stem not in keep:
+        for f in self.folder.glob("*.pdf*"):  # and any *.pdf.part a killed render left
+            if f.name != f"{f.stem}.pdf" or f.stem not in keep:
                 f.unlink()

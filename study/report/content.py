@@ -96,9 +96,10 @@ def claim_rows(r: StudyResult, words: StudyWords, page: Page) -> tuple[list[dict
     return rows, points
 
 
-def study_content(r: StudyResult, lang: str, env, page: Page, facts: dict, figures) -> dict:
+def study_content(r: StudyResult, lang: str, env, page: Page, facts: dict, figures, tables) -> dict:
     """Everything one study shows in one language. `figures(r, lang, name, labels, draw)` returns a figure's
-    file name (drawing it only when it is not cached), or None to leave it out."""
+    file name (drawing it only when it is not cached), or None to leave it out; `tables(r, lang, labels,
+    compute)` returns the result tables (computing them only when they are not cached)."""
     words = StudyWords(env, r.name, lang, facts, params_for(r))
     claims, points = claim_rows(r, words, page)
     s = {"name": r.name, "title": words.get("title"), "sections": r.module.SECTIONS, "status": r.status,
@@ -112,7 +113,8 @@ def study_content(r: StudyResult, lang: str, env, page: Page, facts: dict, figur
         warnings.simplefilter("ignore", UserWarning)  # glyph warnings are checked by the figure tests
         s["figures"] = [(src, words(f"figure_{name}")) for name, draw in sec.figures(r.tables, r.params, labels)
                         if (src := figures(r, lang, name, labels, draw))]
-    s["tables"] = [(df, words(f"table_{name}")) for name, df in sec.tables(r.tables, r.params, labels)]
+    made = tables(r, lang, labels, lambda: list(sec.tables(r.tables, r.params, labels)))
+    s["tables"] = [(df, words(f"table_{name}")) for name, df in made]
     s["setup"] = words.paragraphs("setup")
     s["questions"] = words.ask_all()
     s["evidence"] = {q: words(f"evidence_{q}") for q in ("Q1", "Q2") if words.has(f"evidence_{q}")}

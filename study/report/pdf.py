@@ -1,7 +1,7 @@
-"""HTML -> PDF with WeasyPrint, the Japanese font from the Python dependencies embedded (no system font)."""
+"""HTML -> PDF with WeasyPrint, the Japanese font from the Python dependencies embedded (no system font), and
+the worker processes that typeset (and assemble) several PDFs at once."""
 import logging
 import os
-from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -18,20 +18,44 @@ def write_pdf(html: str, path: Path, base_url: str) -> Path:
     face = CSS(string=f"""@font-face {{ font-family: "IPAexGothic"; src: url("{plots.japanese_font().as_uri()}"); }}
                           body, table, code, pre {{ font-family: "IPAexGothic", sans-serif !important; }}""",
                font_config=fonts)
-    HTML(string=html, base_url=base_url).write_pdf(path, stylesheets=[face], font_config=fonts)
+    tmp = path.with_name(path.name + ".part")  # a killed render leaves no half-written PDF under the cache's name
+    HTML(string=html, base_url=base_url).write_pdf(tmp, stylesheets=[face], font_config=fonts)
+    os.replace(tmp, path)
     return path
 
 
-def write_pdfs(jobs: list[tuple[str, Path, str]], progress=print) -> None:
-    """(html, path, base_url) jobs. WeasyPrint spends most of a render drawing the vector figures, page by
-    page: run the PDFs in parallel processes, longest first (measured: 38 s -> under 30 s on 2 cores)."""
-    jobs = sorted(jobs, key=lambda j: -len(j[0]))
-    workers = min(len(jobs), os.cpu_count() or 1)
-    if workers <= 1:
-        for html, path, base in jobs:
-            write_pdf(html, path, base)
-            progress(f"  pdf {path}")
-        return
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        for path in pool.map(write_pdf, *zip(*jobs)):
-            progress(f"  pdf {path}")
+def _ready():
+    import pypdf  # noqa: F401
+    import weasyprint  # noqa: F401
+
+
+class Workers:
+    """Processes for the PDF work of one render (spawn: each imports WeasyPrint once). WeasyPrint spends most
+    of a render drawing the vector figures: two cores typeset two pieces at once. Jobs run longest first, so no
+    long one starts last."""
+
+    def __init__(self):
+        self.pool = None
+
+    def start(self):
+        """Start the processes now, each importing WeasyPrint and pypdf, so that they are ready by the time the
+        pages are written: a re-render after a rewording then spends its seconds typesetting, not starting."""
+        if self.pool is None and (os.cpu_count() or 1) > 1:
+            self.pool = get_context("spawn").Pool(os.cpu_count())
+            for _ in range(os.cpu_count()):
+                self.pool.apply_async(_ready)
+
+    def map(self, fn, jobs: list[tuple], size=lambda job: 0) -> list:
+        jobs = sorted(jobs, key=size, reverse=True)
+        if len(jobs) <= 1 or (os.cpu_count() or 1) <= 1:
+            return [fn(*job) for job in jobs]
+        self.start()
+        return self.pool.starmap(fn, jobs, chunksize=1)
+
+    def close(self):
+        """Stop the processes at once: they hold nothing (every result is a file), and a warm render with
+        nothing to typeset should not wait for them to finish importing."""
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+            self.pool = None

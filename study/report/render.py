@@ -9,20 +9,24 @@ reports/figures/*.svg, reports/assets/               figures and the font subset
 
 Everything is written into reports/.staging first and moved into place only when the whole render has
 succeeded, so a failed render leaves the previous reports as they were. Figures and PDFs are cached by
-content (study.report.cache): an unchanged figure is not drawn again, an unchanged page not typeset again.
+content (study.report.cache): an unchanged figure is not drawn again, an unchanged section not typeset again
+(study.report.printing puts every PDF together from one typeset piece per study section).
 """
 import io
+import json
 import os
 import platform
 import shutil
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 from study import tracking
 from study.report import cache, plots
 from study.report.collect import StudyResult, collect
 from study.report.content import params_for, study_content, study_facts
-from study.report.pdf import write_pdfs
+from study.report.pdf import Workers
+from study.report.printing import Book, Printer
 from study.report.sections import section
 from study.report.words import LANGS, TEMPLATES, Page, StudyWords, environment
 
@@ -45,15 +49,24 @@ def _figure_source(r: StudyResult) -> str:
     return cache.code_digest(*files)
 
 
+def _facts_source(r: StudyResult) -> str:
+    """The code a study's facts come from: its section, its study module and what those compute with."""
+    package = Path(__file__).parents[1]
+    files = [Path(section(r.name).__file__), Path(r.module.__file__), package / "claims.py",
+             *sorted((package / "engine").rglob("*.py")), *sorted(Path(__file__).parent.glob("*.py"))]
+    return cache.code_digest(*files)
+
+
 class Renderer:
     def __init__(self, profile: str, out: Path, pdf: bool, templates: Path | None, progress):
         self.profile, self.out, self.pdf, self.progress = profile, Path(out), pdf, progress
-        self.env = environment(templates)
+        self.env = environment(templates, self.out / ".cache" / "templates")
         self.css = ((templates or TEMPLATES) / "style.css").read_text(encoding="utf-8")
         self.staging = self.out / ".staging"
         shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir(parents=True)
         self.figures = cache.FigureStore(self.staging / "figures", self.out / "figures")
+        self.facts = cache.FactStore(self.out / ".cache" / "facts")  # facts, tables and the font subset
         self.pages: dict[str, str] = {}  # path relative to reports/ -> HTML
 
     # --- content ---------------------------------------------------------------------------------------------
@@ -64,9 +77,10 @@ class Renderer:
 
     def content(self, results: list[StudyResult], lang: str, page: Page) -> list[dict]:
         studies = []
-        for r in results:
+        for number, r in enumerate(results, 1):
             before = self.figures.drawn
-            s = study_content(r, lang, self.env, page, self._facts[r.name], self.figure)
+            s = study_content(r, lang, self.env, page, self._facts[r.name], self.figure, self.tables)
+            s["number"] = number
             s["tables"] = [(_table_html(df), cap) for df, cap in s["tables"]]
             s["run_link"] = tracking.run_url(r.run_id, r.experiment_id) if r.run_id else ""
             studies.append(s)
@@ -75,11 +89,20 @@ class Renderer:
                               f"({self.figures.drawn - before} drawn, the rest cached)")
         return studies
 
+    def tables(self, r: StudyResult, lang: str, labels: dict, compute):
+        """A study's result tables in one language: like its facts, computed only for a new run or code."""
+        if not r.run_id:
+            return compute()
+        return self.facts.get(cache.digest(r.run_id, _facts_source(r), lang,
+                                           json.dumps(labels, sort_keys=True, default=str)), compute)
+
     # --- pages -----------------------------------------------------------------------------------------------
 
-    def page(self, lang: str, page: Page, edition: str, studies: list[dict], chapter_questions, handout=None) -> str:
+    def page(self, lang: str, page: Page, edition: str, studies: list[dict], chapter_questions, handout=None,
+             part=None, toc_pages=None) -> str:
+        """A page, or with `part` one piece of its PDF (see templates/report.html.j2)."""
         root = "../../" if handout else "../"
-        return self.env.get_template("report.html.j2").render(
+        return self.env.get_template("report.html.j2").render(part=part, toc_pages=toc_pages,
             lang=lang, edition=edition, t=page.t, css=self.css, studies=studies, profile=self.profile,
             results_of=self.results_of(studies), machine=self.machine, commits=self.commits,
             tracking_uri=tracking.tracking_uri(),
@@ -100,6 +123,15 @@ class Renderer:
         return out
 
     def run(self) -> dict:
+        self.workers = Workers()
+        try:
+            return self._run()
+        finally:
+            self.workers.close()
+
+    def _run(self) -> dict:
+        if self.pdf:
+            self.workers.start()
         plots.setup_matplotlib()
         results = collect(self.profile)
         self.names = [r.name for r in results]
@@ -108,13 +140,16 @@ class Renderer:
         self.commits = sorted({r.tags.get("git_commit", "")[:10] + (" *" if r.tags.get("git_dirty") == "True" else "")
                                for r in results if r.tags})
         self.machine = f"{platform.node()} · {platform.machine()} · Python {platform.python_version()}"
-        self._facts = {r.name: study_facts(r) for r in results}
+        self._facts = {r.name: self.facts.get(cache.digest(r.run_id, _facts_source(r)), partial(study_facts, r))
+                       if r.run_id else study_facts(r) for r in results}
         self._code = {r.name: _figure_source(r) for r in results}
         made = {"results": results, "warnings": []}
+        self.made = {}
         for lang in LANGS:
             page = Page(self.env, lang)
             studies = self.content(results, lang, page)
             questions = self.chapter_questions(studies, page)
+            self.made[lang] = (page, studies, questions)
             made[lang] = {}
             for edition in EDITIONS:
                 whole = self.page(lang, page, edition, studies, questions)
@@ -136,6 +171,7 @@ class Renderer:
         if self.pdf:
             self.write_pdfs()
         self.publish()
+        self.facts.prune()
         made["index"] = self.out / "index.html"
         for lang in LANGS:
             made[lang] = {p.name: p for p in sorted((self.out / lang).glob("*.*"))}
@@ -155,34 +191,43 @@ class Renderer:
 
         options = subset.Options()
         options.layout_features = ["*"]
-        font = subset.load_font(str(plots.japanese_font()), options)
-        subsetter = subset.Subsetter(options)
-        subsetter.populate(text="".join(sorted(set("".join(self.pages.values())))))
-        subsetter.subset(font)
-        buf = io.BytesIO()
-        subset.save_font(font, buf, options)
+        text = "".join(sorted(set("".join(self.pages.values()))))
+
+        def cut() -> bytes:
+            font = subset.load_font(str(plots.japanese_font()), options)
+            subsetter = subset.Subsetter(options)
+            subsetter.populate(text=text)
+            subsetter.subset(font)
+            buf = io.BytesIO()
+            subset.save_font(font, buf, options)
+            return buf.getvalue()
+
         (self.staging / "assets").mkdir(exist_ok=True)
-        (self.staging / FONT).write_bytes(buf.getvalue())
+        (self.staging / FONT).write_bytes(self.facts.get(cache.digest("font", text, plots.japanese_font()), cut))
 
     def write_pdfs(self):
-        store = cache.PdfStore(self.out / ".cache" / "pdf")
-        jobs, keep, targets = [], set(), []
-        for rel, html in self.pages.items():
-            if rel.endswith("index.html"):
-                continue
-            key = store.key(html)
-            keep.add(key)
-            target = self.staging / rel.replace(".html", ".pdf")
-            targets.append((store.path(key), target))
-            if not store.path(key).exists() and all(j[1] != store.path(key) for j in jobs):
-                jobs.append((html, store.path(key), (self.staging / rel).parent.resolve().as_uri() + "/"))
-        self.progress(f"  pdf: {len(targets) - len(jobs)} unchanged, {len(jobs)} to typeset")
-        write_pdfs(jobs, self.progress)
-        for src, target in targets:
-            shutil.copyfile(src, target)
+        """Every PDF from pieces: per language and edition one piece per study section and one for the chapter
+        questions, shared by the combined report and the handouts; each PDF adds its own front."""
+        pieces, books = {}, []
+        for lang in LANGS:
+            page, studies, questions = self.made[lang]
+            base = (self.staging / lang).resolve().as_uri() + "/"
+            for edition in EDITIONS:
+                draw = partial(self.page, lang, page, edition, studies, questions)
+                at = f"{lang}/{edition}/"
+                for part in [s["name"] for s in studies] + ["questions"]:
+                    pieces[at + part] = (draw(part=part), base)
+                books.append(Book(f"{lang}/{edition}.pdf", partial(draw, part="front"), base,
+                                  [at + s["name"] for s in studies] + [at + "questions"],
+                                  toc=[s["name"] for s in studies] + ["chapter-questions"]))
+                for s in studies:
+                    front = partial(self.page, lang, page, edition, [s], [], handout=s["name"], part="front")
+                    books.append(Book(f"{lang}/{s['name']}/{edition}.pdf", front,
+                                      (self.staging / lang / s["name"]).resolve().as_uri() + "/", [at + s["name"]]))
+        printer = Printer(cache.PdfStore(self.out / ".cache" / "pdf"), self.css, self.progress, self.workers)
+        printer.print(books, pieces, self.staging)
         for lang in LANGS:
             shutil.copyfile(self.staging / lang / "instructor.pdf", self.staging / lang / "report.pdf")
-        store.prune(keep)
 
     def publish(self):
         """Move every staged file into place, then drop figures no page uses any more."""
