@@ -89,12 +89,15 @@ class Renderer:
                               f"({self.figures.drawn - before} drawn, the rest cached)")
         return studies
 
-    def tables(self, r: StudyResult, lang: str, labels: dict, compute):
-        """A study's result tables in one language: like its facts, computed only for a new run or code."""
+    def computed(self, r: StudyResult, compute, *key):
+        """What `compute` makes from a run's tables (its facts; its result tables in one language): kept by
+        (run, the code that computes it, `key`), so it is computed again only for a new run or new code."""
         if not r.run_id:
             return compute()
-        return self.facts.get(cache.digest(r.run_id, _facts_source(r), lang,
-                                           json.dumps(labels, sort_keys=True, default=str)), compute)
+        return self.facts.get(cache.digest(r.run_id, self._facts_code[r.name], *key), compute)
+
+    def tables(self, r: StudyResult, lang: str, labels: dict, compute):
+        return self.computed(r, compute, lang, json.dumps(labels, sort_keys=True, default=str))
 
     # --- pages -----------------------------------------------------------------------------------------------
 
@@ -140,8 +143,8 @@ class Renderer:
         self.commits = sorted({r.tags.get("git_commit", "")[:10] + (" *" if r.tags.get("git_dirty") == "True" else "")
                                for r in results if r.tags})
         self.machine = f"{platform.node()} · {platform.machine()} · Python {platform.python_version()}"
-        self._facts = {r.name: self.facts.get(cache.digest(r.run_id, _facts_source(r)), partial(study_facts, r))
-                       if r.run_id else study_facts(r) for r in results}
+        self._facts_code = {r.name: _facts_source(r) for r in results}  # read once: ~30 files per study
+        self._facts = {r.name: self.computed(r, partial(study_facts, r)) for r in results}
         self._code = {r.name: _figure_source(r) for r in results}
         made = {"results": results, "warnings": []}
         self.made = {}
