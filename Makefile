@@ -41,6 +41,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "setup: registering the notebook kernel and checking the Japanese font"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (study)" > /dev/null
 	$(PY) -c "from study.report.plots import japanese_font; print('Japanese font:', japanese_font())"
+	$(PY) -c "from study.report.pdf import font_subsetter; print('PDF font subsetting:', font_subsetter())"
 	touch $@
 	@echo "setup: done. Next: make report"
 
