@@ -25,7 +25,7 @@ def assemble(parts: list[Path], footer: Path, target: Path) -> Path:
     if len(numbers) != len(writer.pages):
         raise ValueError(f"{footer}: {len(numbers)} page numbers for {len(writer.pages)} pages")
     for i, (page, number) in enumerate(zip(writer.pages, numbers)):
-        _stamp(writer, page, number, NameObject(f"/PageNumber{i}"))
+        stamp(writer, page, [(NameObject(f"/PageNumber{i}"), form(writer, number), "")])
         _link_pieces(page, anchors, target)
     first = PdfReader(parts[0])
     if first.metadata:
@@ -39,28 +39,35 @@ def assemble(parts: list[Path], footer: Path, target: Path) -> Path:
     return target
 
 
-def _stream(writer, data: bytes, **entries):
+def _stream(writer, data: bytes):
     stream = DecodedStreamObject()
     stream.set_data(data)
-    stream.update({NameObject("/" + k): v for k, v in entries.items()})
     return writer._add_object(stream)
 
 
-def _stamp(writer, page, layer, name: NameObject):
-    """Draw `layer` (a page of the footer document) over `page` as a form with its own resources: the page's
-    own, large content streams are referenced, never decoded or re-encoded (pypdf's merge_page would write
-    them out uncompressed, 7x the file size), and no resource name of the two can clash."""
-    form = _stream(writer, layer.get_contents().get_data(), Type=NameObject("/XObject"),
-                   Subtype=NameObject("/Form"), BBox=ArrayObject(layer.mediabox),
-                   Resources=layer["/Resources"].clone(writer))
+def form(writer, layer):
+    """`layer` (a page of another PDF) as a form XObject of `writer`, compressed, with its own resources."""
+    stream = DecodedStreamObject()
+    stream.set_data(layer.get_contents().get_data())
+    stream.update({NameObject("/Type"): NameObject("/XObject"), NameObject("/Subtype"): NameObject("/Form"),
+                   NameObject("/BBox"): ArrayObject(layer.mediabox),
+                   NameObject("/Resources"): layer["/Resources"].clone(writer)})
+    return writer._add_object(stream.flate_encode())
+
+
+def stamp(writer, page, layers: list[tuple[NameObject, object, str]]):
+    """Draw forms over `page`, each (resource name, form, its placement as a PDF `cm` operator or ""). The
+    page's own, large content streams are referenced, never decoded or re-encoded (pypdf's merge_page would
+    write them out uncompressed, 7x the file size), and no resource name of the two can clash."""
     resources = page["/Resources"].get_object()
     if "/XObject" not in resources:
         resources[NameObject("/XObject")] = DictionaryObject()
-    resources["/XObject"].get_object()[name] = form
+    for name, layer, _ in layers:
+        resources["/XObject"].get_object()[name] = layer
+    draw = b"".join(f"q {cm} ".encode() + name.encode() + b" Do Q\n" for name, _, cm in layers)
     own = page.raw_get("/Contents")  # the reference, not the stream it names (a stream is never inlined)
     own = list(own.get_object()) if isinstance(own.get_object(), ArrayObject) else [own]
-    page[NameObject("/Contents")] = ArrayObject([_stream(writer, b"q\n"), *own,
-                                                 _stream(writer, b"\nQ q " + name.encode() + b" Do Q\n")])
+    page[NameObject("/Contents")] = ArrayObject([_stream(writer, b"q\n"), *own, _stream(writer, b"\nQ\n" + draw)])
 
 
 def _link_pieces(page, anchors: set[str], target: Path):

@@ -111,10 +111,10 @@ class PdfStore:
     def __init__(self, folder: Path):
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.code = code_digest(HERE / "pdf.py")
+        self.code = code_digest(HERE / "pdf.py", HERE / "overlay.py", HERE / "assemble.py")
 
-    def key(self, html: str) -> str:
-        return digest(html, version("weasyprint"), self.code)
+    def key(self, html: str, *more) -> str:
+        return digest(html, *more, version("weasyprint"), version("pypdf"), self.code)
 
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.pdf"

@@ -5,10 +5,12 @@ import os
 from multiprocessing import get_context
 from pathlib import Path
 
-from study.report import plots
+from study.report import overlay, plots
 
 
-def write_pdf(html: str, path: Path, base_url: str) -> Path:
+def write_pdf(html: str, path: Path, base_url: str, figure_pdfs: dict[str, Path] | None = None) -> Path:
+    """Typeset `html` into `path`. With `figure_pdfs` (figure src -> that figure typeset on its own page), the
+    figures are not drawn here but laid in from those files (study.report.overlay)."""
     from weasyprint import CSS, HTML
     from weasyprint.text.fonts import FontConfiguration
 
@@ -18,8 +20,19 @@ def write_pdf(html: str, path: Path, base_url: str) -> Path:
     face = CSS(string=f"""@font-face {{ font-family: "IPAexGothic"; src: url("{plots.japanese_font().as_uri()}"); }}
                           body, table, code, pre {{ font-family: "IPAexGothic", sans-serif !important; }}""",
                font_config=fonts)
+    stand_ins = {}
+    if figure_pdfs:
+        html, stand_ins = overlay.with_stand_ins(html, overlay.figure_files(html, base_url))
+    document = HTML(string=html, base_url=base_url).render(stylesheets=[face], font_config=fonts)
     tmp = path.with_name(path.name + ".part")  # a killed render leaves no half-written PDF under the cache's name
-    HTML(string=html, base_url=base_url).write_pdf(tmp, stylesheets=[face], font_config=fonts)
+    if not stand_ins:
+        document.write_pdf(tmp)
+    else:
+        found = overlay.places(document, stand_ins)
+        shown = sum(html.count(f'<img src="{stand_in}"') for stand_in in stand_ins)
+        if len(found) != shown:
+            raise RuntimeError(f"{path.name}: {shown} figures in the page, {len(found)} found in WeasyPrint's layout")
+        overlay.lay_figures(document.write_pdf(), found, figure_pdfs, tmp)
     os.replace(tmp, path)
     return path
 

@@ -1,19 +1,20 @@
 """The PDFs, put together from pieces that are typeset once each.
 
-WeasyPrint spends most of its time drawing the vector figures, so each study's section is typeset once per
-language and edition (a piece) and shared by the combined report and the study's handout. A PDF (a `Book`) is
+WeasyPrint spends most of its time drawing the vector figures, so each figure is typeset once on a page of
+its own and laid into the sections that show it (study.report.overlay), and each study's section is typeset
+once per language and edition (a piece) and shared by the combined report and the study's handout. A PDF (a `Book`) is
 a front and its pieces in order: the front (header, contents, verdict summary) is typeset once the pieces' page
 counts are known, so the contents can print their page numbers; then study.report.assemble lays "n / N" over
 every page and turns the links between pieces into jumps inside the file. Pieces, fronts, page-number layers
 and assembled books are all cached by content (cache.PdfStore): rewording one question typesets one piece per
-edition and re-assembles only the books that hold it.
+edition (its figures are kept) and re-assembles only the books that hold it.
 """
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from study.report import cache
+from study.report import cache, overlay
 from study.report.assemble import assemble, page_count
 from study.report.pdf import Workers, write_pdf
 
@@ -35,20 +36,37 @@ class Printer:
         self.store, self.css, self.progress = store, css, progress
         self.keep: set[str] = set()
         self.workers = workers or Workers()
-        self.typeset_count = 0
+        self.typeset_count = self.figures_typeset = 0
+        self.figures_shown: set[Path] = set()
 
     def typeset(self, pieces: dict[str, tuple[str, str]]) -> dict[str, Path]:
-        """name -> (HTML, base URL) into name -> the cached PDF; only pieces not seen before are typeset."""
-        paths, jobs = {}, {}
-        for name, (html, base) in pieces.items():
-            key = self.store.key(html)
+        """name -> (HTML, base URL) into name -> the cached PDF; only pieces not seen before are typeset. The
+        figures they show are typeset first, each once on a page of its own, and laid into every piece that
+        shows them (study.report.overlay), so a reworded section costs its text, not its figures."""
+        shown = {name: overlay.figure_files(html, base) for name, (html, base) in pieces.items()}
+        svgs = sorted({svg for files in shown.values() for svg in files.values()})
+        pages = {svg: (overlay.figure_page(svg), svg.parent.as_uri() + "/", {}, svg.read_bytes()) for svg in svgs}
+        figures, drawn = self._typeset(pages, weight=lambda svg: svg.stat().st_size)
+        self.figures_typeset += drawn
+        self.figures_shown |= set(svgs)
+        jobs = {name: (html, base, {src: figures[svg] for src, svg in shown[name].items()}, b"")
+                for name, (html, base) in pieces.items()}
+        paths, done = self._typeset(jobs, weight=lambda name: len(pieces[name][0]))
+        self.typeset_count += done
+        return paths
+
+    def _typeset(self, jobs: dict, weight) -> tuple[dict, int]:
+        """name -> (HTML, base URL, figure src -> its PDF, more bytes for the key) into name -> the cached PDF,
+        and how many were typeset; the heaviest (by `weight` of the name) start first."""
+        paths, todo = {}, {}
+        for name, (html, base, figure_pdfs, extra) in jobs.items():
+            key = self.store.key(html, extra, *(p.name for p in figure_pdfs.values()))
             self.keep.add(key)
             paths[name] = self.store.path(key)
             if not paths[name].exists():
-                jobs.setdefault(paths[name], (html, paths[name], base))
-        self.typeset_count += len(jobs)
-        self.workers.map(write_pdf, list(jobs.values()), size=lambda job: len(job[0]))
-        return paths
+                todo.setdefault(paths[name], ((html, paths[name], base, figure_pdfs), weight(name)))
+        self.workers.map(write_pdf, [job for job, _ in todo.values()], size=lambda job: todo[job[1]][1])
+        return paths, len(todo)
 
     def footers(self, totals: set[int]) -> dict[int, Path]:
         """A layer of page numbers "n / N" for each page count N, drawn by the report's own @page rule."""
@@ -64,6 +82,8 @@ class Printer:
 
     def _print(self, books: list[Book], pieces: dict[str, tuple[str, str]], staging: Path):
         body = self.typeset(pieces)
+        self.progress(f"  pdf: {len(self.figures_shown) - self.figures_typeset} of {len(self.figures_shown)} "
+                      f"figures unchanged, {self.figures_typeset} typeset")
         self.progress(f"  pdf: {len(pieces) - self.typeset_count} of {len(pieces)} sections unchanged, "
                       f"{self.typeset_count} typeset")
         pages = {name: page_count(path) for name, path in body.items()}
