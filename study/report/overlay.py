@@ -58,7 +58,8 @@ def with_stand_ins(html: str, figures: dict[str, Path]) -> tuple[str, dict[str, 
 
 def places(document, stand_ins: dict[str, str]) -> list[tuple[int, str, tuple[float, float, float, float]]]:
     """Where each stand-in landed: (page index, figure src, (x, y, width, height) in CSS px from the page's
-    top left). WeasyPrint has no public API for where a box was laid out, so this walks its page boxes."""
+    top left). WeasyPrint has no public API for where a box was laid out, so this walks its page boxes
+    (weasyprint is pinned in pyproject.toml; tests/test_overlay.py fails if a new version lays them out apart)."""
     from weasyprint.formatting_structure.boxes import ReplacedBox
 
     found = []
