@@ -28,9 +28,16 @@ def study(cwd: Path, *args, env=None, **kw) -> subprocess.CompletedProcess:
                           timeout=TIMEOUT, env={**os.environ, **(env or {})}, **kw)
 
 
+def _as_at_a_terminal():
+    # A process started in the background by a non-interactive shell (`cmd &`, as CI scripts and nohup do)
+    # inherits SIGINT ignored, and Python then never raises KeyboardInterrupt: restore what a terminal gives.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(cwd: Path, *args) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "study.cli", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True, env=os.environ.copy())
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True, env=os.environ.copy(),
+                            preexec_fn=_as_at_a_terminal)
 
 
 def runs(status=None):
