@@ -56,10 +56,11 @@ def with_stand_ins(html: str, figures: dict[str, Path]) -> tuple[str, dict[str, 
     return html, stand_ins
 
 
-def places(document, stand_ins: dict[str, str]) -> list[tuple[int, str, tuple[float, float, float, float]]]:
-    """Where each stand-in landed: (page index, figure src, (x, y, width, height) in CSS px from the page's
-    top left). WeasyPrint has no public API for where a box was laid out, so this walks its page boxes
-    (weasyprint is pinned in pyproject.toml; tests/test_overlay.py fails if a new version lays them out apart)."""
+def places(document, html: str, stand_ins: dict[str, str]) -> list[tuple[int, str, tuple[float, float, float, float]]]:
+    """Where each stand-in of `html` landed: (page index, figure src, (x, y, width, height) in CSS px from the
+    page's top left); every one must be found, or its figure would silently be missing. WeasyPrint has no public
+    API for where a box was laid out, so this walks its page boxes (weasyprint is pinned in pyproject.toml;
+    tests/test_overlay.py fails if a new version lays them out apart)."""
     from weasyprint.formatting_structure.boxes import ReplacedBox
 
     found = []
@@ -68,6 +69,9 @@ def places(document, stand_ins: dict[str, str]) -> list[tuple[int, str, tuple[fl
             src = box.element.get("src") if isinstance(box, ReplacedBox) and box.element is not None else None
             if src in stand_ins:
                 found.append((i, stand_ins[src], (box.content_box_x(), box.content_box_y(), box.width, box.height)))
+    shown = sum(html.count(f'<img src="{stand_in}"') for stand_in in stand_ins)
+    if len(found) != shown:
+        raise RuntimeError(f"{shown} figures in the page, {len(found)} found in WeasyPrint's layout")
     return found
 
 

@@ -1,5 +1,6 @@
-"""HTML -> PDF with WeasyPrint, the Japanese font from the Python dependencies embedded (no system font), and
-the worker processes that typeset (and assemble) several PDFs at once."""
+"""HTML -> PDF with WeasyPrint, the Japanese font from the Python dependencies embedded (no system font), figures
+laid in from their own PDFs (study.report.overlay), and the worker processes that typeset (and assemble)
+several PDFs at once."""
 import logging
 import os
 from multiprocessing import get_context
@@ -28,11 +29,7 @@ def write_pdf(html: str, path: Path, base_url: str, figure_pdfs: dict[str, Path]
     if not stand_ins:
         document.write_pdf(tmp)
     else:
-        found = overlay.places(document, stand_ins)
-        shown = sum(html.count(f'<img src="{stand_in}"') for stand_in in stand_ins)
-        if len(found) != shown:
-            raise RuntimeError(f"{path.name}: {shown} figures in the page, {len(found)} found in WeasyPrint's layout")
-        overlay.lay_figures(document.write_pdf(), found, figure_pdfs, tmp)
+        overlay.lay_figures(document.write_pdf(), overlay.places(document, html, stand_ins), figure_pdfs, tmp)
     os.replace(tmp, path)
     return path
 

@@ -2,12 +2,12 @@
 
 WeasyPrint spends most of its time drawing the vector figures, so each figure is typeset once on a page of
 its own and laid into the sections that show it (study.report.overlay), and each study's section is typeset
-once per language and edition (a piece) and shared by the combined report and the study's handout. A PDF (a `Book`) is
-a front and its pieces in order: the front (header, contents, verdict summary) is typeset once the pieces' page
-counts are known, so the contents can print their page numbers; then study.report.assemble lays "n / N" over
-every page and turns the links between pieces into jumps inside the file. Pieces, fronts, page-number layers
-and assembled books are all cached by content (cache.PdfStore): rewording one question typesets one piece per
-edition (its figures are kept) and re-assembles only the books that hold it.
+once per language and edition (a piece) and shared by the combined report and the study's handout. A PDF (a
+`Book`) is a front and its pieces in order: the front (header, contents, verdict summary) is typeset once the
+pieces' page counts are known, so the contents can print their page numbers; then study.report.assemble lays
+"n / N" over every page and turns the links between pieces into jumps inside the file. Pieces, fronts,
+page-number layers and assembled books are all cached by content (cache.PdfStore): rewording one question
+typesets one piece per edition (its figures are kept) and re-assembles only the books that hold it.
 """
 import shutil
 from dataclasses import dataclass
