@@ -60,7 +60,7 @@ def cmd_render(args) -> int:
 
     _store()
     name = Path(args.profile).stem
-    made = render(name, Path(args.out), pdf=not args.no_pdf, templates=Path(args.templates) if args.templates else None)
+    made = render(name, Path(args.out), pdf=not args.no_pdf, templates=_templates(args))
     print(f"  {made['index']}")
     for lang in LANGS:
         print(f"  {lang}: " + "  ".join(p.name for p in made[lang].values()) + f"  (in {made[lang]['index.html'].parent},"
@@ -71,7 +71,20 @@ def cmd_render(args) -> int:
     return 0
 
 
+def _templates(args) -> Path | None:
+    """--templates, checked before anything runs: a folder holding what the renderer reads first."""
+    if not args.templates:
+        return None
+    folder = Path(args.templates)
+    missing = [n for n in ("report.html.j2", "style.css", "lang") if not (folder / n).exists()]
+    if missing:
+        raise UserError(f"--templates {folder}: " + ("no such folder" if not folder.is_dir() else
+                        f"no {', '.join(missing)} in it") + " (copy the project's templates/ and edit the copy)")
+    return folder
+
+
 def cmd_report(args) -> int:
+    _templates(args)
     code = cmd_run(args)
     cmd_render(args)
     if code:

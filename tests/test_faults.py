@@ -231,3 +231,11 @@ def test_the_same_run_on_the_cpu_logs_identical_tables(tiny):
     assert set(first) == set(second) and first
     for name in first:
         assert first[name].equals(second[name]), name
+
+
+def test_a_templates_folder_that_is_not_one_stops_before_anything_runs(tiny):
+    for arg, why in (("nowhere", "no such folder"), ("empty", "no report.html.j2, style.css, lang in it")):
+        (tiny / "empty").mkdir(exist_ok=True)
+        out = study(tiny, "report", "--profile", "tiny.yaml", "--templates", arg)
+        assert out.returncode == 1 and f"--templates {arg}: {why}" in out.stderr, out.stderr
+    assert runs() == [] and not (tiny / "reports").exists()

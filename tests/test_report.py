@@ -69,6 +69,18 @@ def test_a_study_with_no_runs_says_how_to_run_it(store):
     assert "Not run yet" in page and "make report PROFILE=never-run" in page
 
 
+def test_a_store_with_no_runs_still_makes_pdfs_whose_summary_links_land_on_each_study(store):
+    """Before any run the summary lists every claim with no verdict; its links go to the study's section (the
+    "not run yet" box), since no verdict row exists to link to."""
+    made = render("never-run", store / "reports")
+    reader = PdfReader(made["en"]["instructor.pdf"])
+    dests = {name: reader.get_destination_page_number(d) for name, d in reader.named_destinations.items()}
+    links = [str(a.get_object()["/Dest"]) for p in reader.pages[:3] for a in p.get("/Annots") or []
+             if "/Dest" in a.get_object()]
+    studies = {r.name for r in made["results"]}
+    assert studies and studies <= set(links) and all(link in dests for link in links)
+
+
 def pdf_text(path):
     return [p.extract_text() for p in PdfReader(path).pages]
 
